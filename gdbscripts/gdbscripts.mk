@@ -1,0 +1,1 @@
+# gdbscripts: rules added by the gdbscripts work.

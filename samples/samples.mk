@@ -1,0 +1,2 @@
+# samples: rules added by the samples work.
+samples:
