@@ -1,0 +1,385 @@
+#include "symbols.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A type found in DWARF: name and the offset of its defining DIE. */
+struct type_entry {
+	char *name;
+	Dwarf_Off die;
+};
+
+struct vmlinux {
+	char *path;
+	int fd;
+	Elf *elf;
+	Dwarf *dwarf; /* NULL when the file has no DWARF: member lookups then fail */
+	char build_id[41];
+	uint64_t percpu_start, percpu_end;
+
+	/* ELF symbol table: open-addressed hash of symbol indices, keyed by name. */
+	Elf_Data *symdata;
+	size_t strtab;
+	size_t nsyms;
+	uint32_t *hash; /* 0 = empty, else index + 1 */
+	size_t hash_size;
+
+	struct type_entry *types;
+	size_t ntypes, types_cap;
+};
+
+static uint64_t hash_name(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static struct vm_error *elf_failure(const char *path, const char *what)
+{
+	return vm_error_create(VM_ERR_FORMAT, 0, "%s: %s: %s", path, what, elf_errmsg(-1));
+}
+
+static struct vm_error *load_symtab(struct vmlinux *v)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr shdr;
+	while ((scn = elf_nextscn(v->elf, scn))) {
+		if (!gelf_getshdr(scn, &shdr))
+			return elf_failure(v->path, "reading section header");
+		if (shdr.sh_type == SHT_SYMTAB) {
+			v->symdata = elf_getdata(scn, NULL);
+			if (!v->symdata)
+				return elf_failure(v->path, "reading .symtab");
+			v->strtab = shdr.sh_link;
+			v->nsyms = shdr.sh_size / (shdr.sh_entsize ? shdr.sh_entsize : sizeof(Elf64_Sym));
+		}
+		size_t shstrndx;
+		if (elf_getshdrstrndx(v->elf, &shstrndx) == 0) {
+			const char *name = elf_strptr(v->elf, shstrndx, shdr.sh_name);
+			if (name && strcmp(name, ".data..percpu") == 0) {
+				v->percpu_start = shdr.sh_addr;
+				v->percpu_end = shdr.sh_addr + shdr.sh_size;
+			}
+		}
+	}
+	if (!v->symdata)
+		return vm_error_create(VM_ERR_FORMAT, 0, "%s: no .symtab (a stripped vmlinux?)", v->path);
+
+	v->hash_size = 1;
+	while (v->hash_size < v->nsyms * 2)
+		v->hash_size <<= 1;
+	v->hash = calloc(v->hash_size, sizeof(*v->hash));
+	if (!v->hash)
+		return &vm_error_nomem;
+	for (size_t i = 1; i < v->nsyms; i++) {
+		GElf_Sym sym;
+		if (!gelf_getsym(v->symdata, (int)i, &sym) || sym.st_name == 0 || sym.st_shndx == SHN_UNDEF)
+			continue;
+		int type = GELF_ST_TYPE(sym.st_info);
+		if (type == STT_SECTION || type == STT_FILE)
+			continue;
+		const char *name = elf_strptr(v->elf, v->strtab, sym.st_name);
+		if (!name || !*name)
+			continue;
+		size_t slot = hash_name(name) & (v->hash_size - 1);
+		for (;; slot = (slot + 1) & (v->hash_size - 1)) {
+			if (!v->hash[slot]) {
+				v->hash[slot] = (uint32_t)i + 1;
+				break;
+			}
+			GElf_Sym other;
+			gelf_getsym(v->symdata, (int)v->hash[slot] - 1, &other);
+			if (strcmp(elf_strptr(v->elf, v->strtab, other.st_name), name) == 0) {
+				/* Keep the global definition; static symbols of the same name are ambiguous. */
+				if (GELF_ST_BIND(other.st_info) == STB_LOCAL && GELF_ST_BIND(sym.st_info) != STB_LOCAL)
+					v->hash[slot] = (uint32_t)i + 1;
+				break;
+			}
+		}
+	}
+	return NULL;
+}
+
+static void load_build_id(struct vmlinux *v)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr shdr;
+	while ((scn = elf_nextscn(v->elf, scn))) {
+		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type != SHT_NOTE)
+			continue;
+		Elf_Data *data = elf_getdata(scn, NULL);
+		if (!data)
+			continue;
+		size_t off = 0, name_off, desc_off;
+		GElf_Nhdr nhdr;
+		while ((off = gelf_getnote(data, off, &nhdr, &name_off, &desc_off)) > 0) {
+			if (nhdr.n_type == NT_GNU_BUILD_ID && nhdr.n_namesz == 4 &&
+			    memcmp((char *)data->d_buf + name_off, "GNU", 4) == 0 && nhdr.n_descsz <= 20) {
+				const unsigned char *d = (const unsigned char *)data->d_buf + desc_off;
+				for (size_t i = 0; i < nhdr.n_descsz; i++)
+					snprintf(v->build_id + 2 * i, 3, "%02x", d[i]);
+				return;
+			}
+		}
+	}
+}
+
+struct vm_error *vmlinux_open(const char *path, struct vmlinux **ret)
+{
+	struct vmlinux *v = calloc(1, sizeof(*v));
+	if (!v)
+		return &vm_error_nomem;
+	v->fd = -1;
+	v->path = strdup(path);
+	struct vm_error *err = NULL;
+	if (!v->path) {
+		err = &vm_error_nomem;
+		goto fail;
+	}
+	elf_version(EV_CURRENT);
+	v->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (v->fd < 0) {
+		err = vm_error_errno(0, "%s: cannot open vmlinux", path);
+		goto fail;
+	}
+	v->elf = elf_begin(v->fd, ELF_C_READ_MMAP, NULL);
+	if (!v->elf || elf_kind(v->elf) != ELF_K_ELF) {
+		err = vm_error_create(VM_ERR_FORMAT, 0, "%s: not an ELF file", path);
+		goto fail;
+	}
+	GElf_Ehdr ehdr;
+	if (!gelf_getehdr(v->elf, &ehdr) || ehdr.e_machine != EM_X86_64 || ehdr.e_ident[EI_CLASS] != ELFCLASS64) {
+		err = vm_error_create(VM_ERR_UNSUPPORTED, 0, "%s: not an x86_64 ELF64 vmlinux", path);
+		goto fail;
+	}
+	err = load_symtab(v);
+	if (err)
+		goto fail;
+	load_build_id(v);
+	v->dwarf = dwarf_begin_elf(v->elf, DWARF_C_READ, NULL);
+	*ret = v;
+	return NULL;
+fail:
+	vmlinux_close(v);
+	return err;
+}
+
+void vmlinux_close(struct vmlinux *v)
+{
+	if (!v)
+		return;
+	if (v->dwarf)
+		dwarf_end(v->dwarf);
+	if (v->elf)
+		elf_end(v->elf);
+	if (v->fd >= 0)
+		close(v->fd);
+	for (size_t i = 0; i < v->ntypes; i++)
+		free(v->types[i].name);
+	free(v->types);
+	free(v->hash);
+	free(v->path);
+	free(v);
+}
+
+const char *vmlinux_path(const struct vmlinux *v)
+{
+	return v->path;
+}
+
+const char *vmlinux_build_id(const struct vmlinux *v)
+{
+	return v->build_id;
+}
+
+struct vm_error *vmlinux_symbol(struct vmlinux *v, const char *name, uint64_t *addr)
+{
+	size_t slot = hash_name(name) & (v->hash_size - 1);
+	for (; v->hash[slot]; slot = (slot + 1) & (v->hash_size - 1)) {
+		GElf_Sym sym;
+		gelf_getsym(v->symdata, (int)v->hash[slot] - 1, &sym);
+		if (strcmp(elf_strptr(v->elf, v->strtab, sym.st_name), name) == 0) {
+			*addr = sym.st_value;
+			return NULL;
+		}
+	}
+	return vm_error_create(VM_ERR_NOT_FOUND, 0, "%s: no symbol %s", v->path, name);
+}
+
+bool vmlinux_is_percpu(const struct vmlinux *v, uint64_t addr)
+{
+	return v->percpu_end > v->percpu_start && addr >= v->percpu_start && addr < v->percpu_end;
+}
+
+/* Scan top-level DIEs of every unit for the first complete struct/union definition named `name`. */
+static bool scan_for_type(struct vmlinux *v, const char *name, Dwarf_Die *found)
+{
+	Dwarf_Off off = 0, next;
+	size_t hsize;
+	while (dwarf_nextcu(v->dwarf, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+		Dwarf_Die cu, die;
+		if (dwarf_offdie(v->dwarf, off + hsize, &cu) && dwarf_child(&cu, &die) == 0) {
+			do {
+				int tag = dwarf_tag(&die);
+				if (tag != DW_TAG_structure_type && tag != DW_TAG_union_type)
+					continue;
+				const char *n = dwarf_diename(&die);
+				if (!n || strcmp(n, name) != 0 || dwarf_hasattr(&die, DW_AT_declaration))
+					continue;
+				*found = die;
+				return true;
+			} while (dwarf_siblingof(&die, &die) == 0);
+		}
+		off = next;
+	}
+	return false;
+}
+
+static struct vm_error *find_type(struct vmlinux *v, const char *name, Dwarf_Die *die)
+{
+	if (!v->dwarf)
+		return vm_error_create(VM_ERR_NOT_FOUND, 0, "%s: no DWARF debug info (need struct %s)", v->path, name);
+	for (size_t i = 0; i < v->ntypes; i++) {
+		if (strcmp(v->types[i].name, name) == 0) {
+			if (!dwarf_offdie(v->dwarf, v->types[i].die, die))
+				break;
+			return NULL;
+		}
+	}
+	if (!scan_for_type(v, name, die))
+		return vm_error_create(VM_ERR_NOT_FOUND, 0, "%s: no definition of struct %s in DWARF", v->path, name);
+	if (v->ntypes == v->types_cap) {
+		size_t cap = v->types_cap ? v->types_cap * 2 : 16;
+		struct type_entry *t = realloc(v->types, cap * sizeof(*t));
+		if (!t)
+			return &vm_error_nomem;
+		v->types = t;
+		v->types_cap = cap;
+	}
+	char *copy = strdup(name);
+	if (!copy)
+		return &vm_error_nomem;
+	v->types[v->ntypes].name = copy;
+	v->types[v->ntypes].die = dwarf_dieoffset(die);
+	v->ntypes++;
+	return NULL;
+}
+
+/* Follow typedefs and qualifiers to the underlying type. */
+static bool strip_type(Dwarf_Die *die)
+{
+	for (int guard = 0; guard < 32; guard++) {
+		int tag = dwarf_tag(die);
+		if (tag != DW_TAG_typedef && tag != DW_TAG_const_type && tag != DW_TAG_volatile_type &&
+		    tag != DW_TAG_restrict_type && tag != DW_TAG_atomic_type)
+			return true;
+		Dwarf_Attribute attr;
+		if (!dwarf_attr(die, DW_AT_type, &attr) || !dwarf_formref_die(&attr, die))
+			return false;
+	}
+	return false;
+}
+
+static bool member_offset(Dwarf_Die *member, uint64_t *off)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Word w;
+	if (!dwarf_attr(member, DW_AT_data_member_location, &attr)) {
+		*off = 0; /* union members */
+		return true;
+	}
+	if (dwarf_formudata(&attr, &w) != 0)
+		return false;
+	*off = w;
+	return true;
+}
+
+/* Find member `name` in aggregate `agg`, descending into anonymous members. */
+static bool find_member(Dwarf_Die *agg, const char *name, size_t namelen, uint64_t *off, Dwarf_Die *type,
+			int depth)
+{
+	Dwarf_Die child;
+	if (depth > 8 || dwarf_child(agg, &child) != 0)
+		return false;
+	do {
+		if (dwarf_tag(&child) != DW_TAG_member)
+			continue;
+		const char *n = dwarf_diename(&child);
+		Dwarf_Attribute attr;
+		Dwarf_Die mtype;
+		uint64_t moff;
+		if (!dwarf_attr(&child, DW_AT_type, &attr) || !dwarf_formref_die(&attr, &mtype) ||
+		    !member_offset(&child, &moff))
+			continue;
+		if (n && strlen(n) == namelen && strncmp(n, name, namelen) == 0) {
+			*off = moff;
+			*type = mtype;
+			return true;
+		}
+		if (!n && strip_type(&mtype)) {
+			uint64_t inner;
+			if (find_member(&mtype, name, namelen, &inner, type, depth + 1)) {
+				*off = moff + inner;
+				return true;
+			}
+		}
+	} while (dwarf_siblingof(&child, &child) == 0);
+	return false;
+}
+
+struct vm_error *vmlinux_member(struct vmlinux *v, const char *type, const char *path, uint64_t *offset,
+				uint64_t *size)
+{
+	Dwarf_Die die;
+	struct vm_error *err = find_type(v, type, &die);
+	if (err)
+		return err;
+	uint64_t total = 0;
+	const char *p = path;
+	for (;;) {
+		const char *dot = strchr(p, '.');
+		size_t len = dot ? (size_t)(dot - p) : strlen(p);
+		uint64_t off;
+		Dwarf_Die mtype;
+		if (!strip_type(&die) || !find_member(&die, p, len, &off, &mtype, 0))
+			return vm_error_create(VM_ERR_NOT_FOUND, 0, "%s: struct %s has no member %s", v->path, type, path);
+		total += off;
+		die = mtype;
+		if (!dot)
+			break;
+		p = dot + 1;
+	}
+	*offset = total;
+	if (size) {
+		Dwarf_Word sz;
+		if (!strip_type(&die))
+			return vm_error_create(VM_ERR_NOT_FOUND, 0, "%s: type of %s.%s unknown", v->path, type, path);
+		if (dwarf_tag(&die) == DW_TAG_pointer_type)
+			sz = 8;
+		else if (dwarf_aggregate_size(&die, &sz) != 0)
+			return vm_error_create(VM_ERR_NOT_FOUND, 0, "%s: size of %s.%s unknown", v->path, type, path);
+		*size = sz;
+	}
+	return NULL;
+}
+
+struct vm_error *vmlinux_type_size(struct vmlinux *v, const char *type, uint64_t *size)
+{
+	Dwarf_Die die;
+	struct vm_error *err = find_type(v, type, &die);
+	if (err)
+		return err;
+	int sz = dwarf_bytesize(&die);
+	if (sz < 0)
+		return vm_error_create(VM_ERR_NOT_FOUND, 0, "%s: struct %s has no size", v->path, type);
+	*size = (uint64_t)sz;
+	return NULL;
+}
