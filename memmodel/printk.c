@@ -1,0 +1,134 @@
+/*
+ * The printk ring buffer (5.10+ lockless prb), located through VMCOREINFO's OFFSET()/SIZE() keys:
+ * the last "Kernel panic - not syncing: " record gives the panic string, the newest timestamp the
+ * uptime at the crash.
+ */
+#include "kernel_priv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmcoreinfo.h"
+
+#define PANIC_PREFIX "Kernel panic - not syncing: "
+#define DESC_STATE_SHIFT 62
+#define DESC_COMMITTED 1
+#define DESC_FINALIZED 2
+#define MAX_COUNT_BITS 24
+#define MAX_SIZE_BITS 30
+
+struct prb_layout {
+	uint64_t desc_ring, text_ring, count_bits, descs, infos, size_bits, data;
+	uint64_t desc_size, state_var, text_lpos, lpos_begin, lpos_next;
+	uint64_t info_size, seq, ts_nsec, text_len;
+};
+
+static struct vm_error *prb_layout_read(const char *vmci, struct prb_layout *p)
+{
+	struct vm_error *err;
+	if ((err = vmcoreinfo_offset(vmci, "printk_ringbuffer.desc_ring", &p->desc_ring)) ||
+	    (err = vmcoreinfo_offset(vmci, "printk_ringbuffer.text_data_ring", &p->text_ring)) ||
+	    (err = vmcoreinfo_offset(vmci, "prb_desc_ring.count_bits", &p->count_bits)) ||
+	    (err = vmcoreinfo_offset(vmci, "prb_desc_ring.descs", &p->descs)) ||
+	    (err = vmcoreinfo_offset(vmci, "prb_desc_ring.infos", &p->infos)) ||
+	    (err = vmcoreinfo_offset(vmci, "prb_data_ring.size_bits", &p->size_bits)) ||
+	    (err = vmcoreinfo_offset(vmci, "prb_data_ring.data", &p->data)) ||
+	    (err = vmcoreinfo_size(vmci, "prb_desc", &p->desc_size)) ||
+	    (err = vmcoreinfo_offset(vmci, "prb_desc.state_var", &p->state_var)) ||
+	    (err = vmcoreinfo_offset(vmci, "prb_desc.text_blk_lpos", &p->text_lpos)) ||
+	    (err = vmcoreinfo_offset(vmci, "prb_data_blk_lpos.begin", &p->lpos_begin)) ||
+	    (err = vmcoreinfo_offset(vmci, "prb_data_blk_lpos.next", &p->lpos_next)) ||
+	    (err = vmcoreinfo_size(vmci, "printk_info", &p->info_size)) ||
+	    (err = vmcoreinfo_offset(vmci, "printk_info.seq", &p->seq)) ||
+	    (err = vmcoreinfo_offset(vmci, "printk_info.ts_nsec", &p->ts_nsec)) ||
+	    (err = vmcoreinfo_offset(vmci, "printk_info.text_len", &p->text_len)))
+		return err;
+	if (p->desc_size < p->text_lpos + 16 || p->info_size < p->text_len + 2 || p->desc_size > 4096 ||
+	    p->info_size > 4096)
+		return vm_error_create(VM_ERR_FORMAT, 0, "VMCOREINFO printk layout is inconsistent");
+	return NULL;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static struct vm_error *scan(struct kernel *k, const struct prb_layout *p)
+{
+	uint64_t prb, prb_ptr, descs, infos, data, size_bits = 0;
+	uint32_t count_bits = 0;
+	struct vm_error *err;
+	if ((err = vmcoreinfo_symbol(k->vmci, "prb", &prb_ptr)) || (err = kernel_read_u64(k, prb_ptr, &prb)) ||
+	    (err = kernel_read_u32(k, prb + p->desc_ring + p->count_bits, &count_bits)) ||
+	    (err = kernel_read_u64(k, prb + p->desc_ring + p->descs, &descs)) ||
+	    (err = kernel_read_u64(k, prb + p->desc_ring + p->infos, &infos)) ||
+	    (err = kernel_read_kva(k, prb + p->text_ring + p->size_bits, &size_bits, 4)) ||
+	    (err = kernel_read_u64(k, prb + p->text_ring + p->data, &data)))
+		return err;
+	if (count_bits > MAX_COUNT_BITS || size_bits > MAX_SIZE_BITS)
+		return vm_error_create(VM_ERR_FORMAT, prb, "printk ring buffer at 0x%llx: sizes out of range",
+				       (unsigned long long)prb);
+	size_t count = (size_t)1 << count_bits, data_size = (size_t)1 << size_bits;
+	uint8_t *dbuf = malloc(count * p->desc_size), *ibuf = malloc(count * p->info_size), *text = malloc(data_size);
+	if (!dbuf || !ibuf || !text) {
+		err = &vm_error_nomem;
+		goto out;
+	}
+	if ((err = kernel_read_kva(k, descs, dbuf, count * p->desc_size)) ||
+	    (err = kernel_read_kva(k, infos, ibuf, count * p->info_size)) ||
+	    (err = kernel_read_kva(k, data, text, data_size)))
+		goto out;
+	uint64_t best_seq = 0, last_ts = 0;
+	bool found = false;
+	for (size_t i = 0; i < count; i++) {
+		const uint8_t *d = dbuf + i * p->desc_size, *info = ibuf + i * p->info_size;
+		uint64_t state = get_u64(d + p->state_var) >> DESC_STATE_SHIFT;
+		if (state != DESC_COMMITTED && state != DESC_FINALIZED)
+			continue;
+		uint64_t ts = get_u64(info + p->ts_nsec), seq = get_u64(info + p->seq);
+		uint16_t len;
+		memcpy(&len, info + p->text_len, sizeof(len));
+		if (ts > last_ts)
+			last_ts = ts;
+		uint64_t begin = get_u64(d + p->text_lpos + p->lpos_begin), next = get_u64(d + p->text_lpos + p->lpos_next);
+		if (begin & 1)
+			continue; /* data-less record */
+		/* A block that wraps is stored whole at the start of the ring. */
+		uint64_t off = (begin >> size_bits) == (next >> size_bits) ? (begin & (data_size - 1)) : 0;
+		if (off + 8 + len > data_size)
+			continue;
+		const char *t = (const char *)text + off + 8;
+		size_t plen = strlen(PANIC_PREFIX);
+		if (len > plen && memcmp(t, PANIC_PREFIX, plen) == 0 && (!found || seq > best_seq)) {
+			found = true;
+			best_seq = seq;
+			size_t n = len - plen;
+			while (n && (t[plen + n - 1] == '\n' || t[plen + n - 1] == 0))
+				n--;
+			if (n >= sizeof(k->info.panic_string))
+				n = sizeof(k->info.panic_string) - 1;
+			memcpy(k->info.panic_string, t + plen, n);
+			k->info.panic_string[n] = 0;
+		}
+	}
+	k->info.uptime_ns = last_ts;
+out:
+	free(dbuf);
+	free(ibuf);
+	free(text);
+	return err;
+}
+
+void kernel_printk_scan(struct kernel *k)
+{
+	struct prb_layout p;
+	if (!k->vmci)
+		return;
+	struct vm_error *err = prb_layout_read(k->vmci, &p);
+	if (!err)
+		err = scan(k, &p);
+	vm_error_destroy(err);
+}
