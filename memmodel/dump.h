@@ -16,7 +16,7 @@ struct dump_options {
 
 /* What the dump says about itself. Strings are empty, numbers -1/0 when the format has no such field. */
 struct dump_desc {
-	const char *format;     /* "elf", "kdump", "flattened-kdump", "split-kdump" */
+	const char *format;     /* "elf", "flattened-elf", "kdump", "flattened-kdump", "split-kdump" */
 	char description[160];  /* human form: "kdump-compressed v6, zlib, dump level 31" */
 	uint32_t page_size;
 	uint64_t max_pfn;       /* end of physical memory, in pages */
@@ -89,5 +89,8 @@ size_t dump_cpu_notes(const struct dump *dump, const struct dump_cpu_note **note
 
 /* ELF PT_LOADs; 0 for kdump-compressed. */
 size_t dump_segments(const struct dump *dump, const struct dump_segment **segs);
+
+/* The note area as stored (ELF PT_NOTEs concatenated, or the kdump sub header notes); NULL if none. */
+const void *dump_notes_raw(const struct dump *dump, size_t *len);
 
 #endif
