@@ -103,6 +103,7 @@ int main(int argc, char **argv)
 		argv++;
 	}
 	if (argc < 2) {
+		fprintf(stderr, "usage: xcheck_kdumpfile [--bench] FILE... [--theirs FILE...]\n");
 		return 2;
 	}
 	int nfiles = argc - 1, ntheirs = nfiles;
