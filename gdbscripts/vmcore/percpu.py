@@ -1,0 +1,363 @@
+"""Per-CPU variables: static ones and dynamic alloc_percpu() pointers.
+
+A static per-CPU symbol keeps its zero-based link address (it is an offset
+into the per-CPU area), and CPU n's copy lives at __per_cpu_offset[n] + that
+offset.  A dynamic pointer returned by alloc_percpu() is the same kind of
+offset, so both are resolved the same way: value + __per_cpu_offset[cpu].
+
+Commands:  vpercpu EXPR [CPU]
+Functions: $per_cpu_ptr(PTR, CPU)
+
+The module also holds the small memory and type-layout helpers the other
+analysis modules (slab, skb, virtio) share.
+"""
+
+import struct
+
+import gdb
+
+
+# ---------------------------------------------------------------------------
+# Shared low-level helpers: bulk memory reads and cached type layouts.
+# (Candidates for target.py once it exists; kept here so these modules stand
+# alone.)
+
+def read_bytes(addr, size):
+    """Reads size bytes at kernel virtual address addr in one target read."""
+    try:
+        return gdb.selected_inferior().read_memory(addr, size).tobytes()
+    except gdb.MemoryError as err:
+        raise gdb.GdbError("cannot read %d bytes at 0x%x: %s" % (size, addr, err))
+
+
+def read_u64(addr):
+    return struct.unpack("<Q", read_bytes(addr, 8))[0]
+
+
+def u64_at(buf, off):
+    return struct.unpack_from("<Q", buf, off)[0]
+
+
+def u32_at(buf, off):
+    return struct.unpack_from("<I", buf, off)[0]
+
+
+def u16_at(buf, off):
+    return struct.unpack_from("<H", buf, off)[0]
+
+
+def read_cstring(addr, limit=256):
+    """A NUL-terminated string at addr (at most limit bytes)."""
+    if not addr:
+        return ""
+    out = b""
+    # Read in pieces that never cross a page, so a string near the end of a
+    # mapped page does not fail because the next page is unmapped.
+    while len(out) < limit:
+        chunk = min(limit - len(out), 0x1000 - ((addr + len(out)) & 0xfff))
+        data = read_bytes(addr + len(out), chunk)
+        nul = data.find(b"\0")
+        if nul >= 0:
+            return (out + data[:nul]).decode("utf-8", "replace")
+        out += data
+    return out.decode("utf-8", "replace")
+
+
+def symbol_address(name):
+    """Address of a global symbol (already relocated by the setup helper)."""
+    sym = gdb.lookup_global_symbol(name) or gdb.lookup_static_symbol(name)
+    if sym is None:
+        raise gdb.GdbError("symbol %s is not in the loaded debug info" % name)
+    return int(sym.value().address)
+
+
+def lookup_struct(name):
+    """gdb.Type for 'struct name', with an error naming what is missing."""
+    try:
+        return gdb.lookup_type("struct " + name)
+    except gdb.error:
+        raise gdb.GdbError("type struct %s is not in the loaded debug info" % name)
+
+
+def _field_offset(gtype, path):
+    """Byte offset of a dotted member path, descending into anonymous
+    unions and structs the way C name lookup does."""
+    offset = 0
+    for part in path.split("."):
+        gtype = gtype.strip_typedefs()
+        found = _find_field(gtype, part)
+        if found is None:
+            raise gdb.GdbError("%s has no member %s" % (gtype, part))
+        bitpos, gtype = found
+        offset += bitpos // 8
+    return offset
+
+
+def _find_field(gtype, name):
+    for field in gtype.fields():
+        if field.name == name:
+            return field.bitpos, field.type
+        if field.name is None:
+            inner = _find_field(field.type.strip_typedefs(), name)
+            if inner is not None:
+                return field.bitpos + inner[0], inner[1]
+    return None
+
+
+class Layout:
+    """Offsets and size of one struct, looked up once from debug info."""
+
+    def __init__(self, struct_name, members):
+        gtype = lookup_struct(struct_name)
+        self.name = struct_name
+        self.size = gtype.sizeof
+        for attr, path in members.items():
+            setattr(self, attr, _field_offset(gtype, path))
+
+    @staticmethod
+    def has_member(struct_name, path):
+        try:
+            _field_offset(lookup_struct(struct_name), path)
+            return True
+        except gdb.GdbError:
+            return False
+
+
+_layouts = {}
+
+
+def layout(struct_name, members):
+    """Cached Layout; the cache is cleared when new symbols are loaded."""
+    key = (struct_name, tuple(sorted(members.items())))
+    if key not in _layouts:
+        _layouts[key] = Layout(struct_name, members)
+    return _layouts[key]
+
+
+_cache = {}
+
+
+def cached(key, compute):
+    """Values that stay fixed for one dump (per-CPU offsets, page_offset_base)."""
+    if key not in _cache:
+        _cache[key] = compute()
+    return _cache[key]
+
+
+def _forget_cache(_event=None):
+    _layouts.clear()
+    _cache.clear()
+
+
+gdb.events.new_objfile.connect(_forget_cache)
+if hasattr(gdb.events, "clear_objfiles"):
+    gdb.events.clear_objfiles.connect(_forget_cache)
+
+
+def parse_address(arg):
+    """An address given as a number or any gdb expression (pointer or int)."""
+    try:
+        value = gdb.parse_and_eval(arg)
+    except gdb.error as err:
+        raise gdb.GdbError("cannot evaluate '%s': %s" % (arg, err))
+    code = value.type.strip_typedefs().code
+    if code == gdb.TYPE_CODE_ARRAY:
+        return int(value.address)
+    return int(value.cast(gdb.lookup_type("unsigned long")))
+
+
+# ---------------------------------------------------------------------------
+# CPUs and per-CPU offsets.
+
+def nr_cpu_ids():
+    return cached("nr_cpu_ids", lambda: int(gdb.parse_and_eval("nr_cpu_ids")))
+
+
+def possible_cpus():
+    """CPU numbers set in __cpu_possible_mask, below nr_cpu_ids."""
+    def compute():
+        count = nr_cpu_ids()
+        words = (count + 63) // 64
+        data = read_bytes(symbol_address("__cpu_possible_mask"), words * 8)
+        cpus = []
+        for cpu in range(count):
+            if (u64_at(data, (cpu // 64) * 8) >> (cpu % 64)) & 1:
+                cpus.append(cpu)
+        return cpus
+    return cached("possible_cpus", compute)
+
+
+def per_cpu_offsets():
+    """__per_cpu_offset[0 .. nr_cpu_ids-1], read in one go."""
+    def compute():
+        count = nr_cpu_ids()
+        data = read_bytes(symbol_address("__per_cpu_offset"), count * 8)
+        return [u64_at(data, i * 8) for i in range(count)]
+    return cached("per_cpu_offsets", compute)
+
+
+def per_cpu_address(offset, cpu):
+    offsets = per_cpu_offsets()
+    if cpu < 0 or cpu >= len(offsets):
+        raise gdb.GdbError("CPU %d is out of range (nr_cpu_ids=%d)" % (cpu, len(offsets)))
+    return (offset + offsets[cpu]) & 0xffffffffffffffff
+
+
+def per_cpu_section_end():
+    """End of the static per-CPU section; static per-CPU symbols lie below it."""
+    return cached("per_cpu_end", lambda: symbol_address("__per_cpu_end"))
+
+
+def selected_cpu():
+    """CPU of the selected gdb thread: the stub names CPU threads 'CPU#n' and
+    gives task threads 'cpu=<n>' in their details; on a QEMU target thread
+    N is CPU N-1."""
+    thread = gdb.selected_thread()
+    if thread is None:
+        raise gdb.GdbError("no thread selected")
+    details = getattr(thread, "details", None) or ""
+    for word in details.split():
+        if word.startswith("cpu="):
+            return int(word[4:])
+    name = thread.name or ""
+    if name.startswith("CPU#"):
+        return int(name[4:].split()[0])
+    return thread.num - 1
+
+
+# ---------------------------------------------------------------------------
+# Numeric summing of values (for per-CPU counters).
+
+def _is_number(gtype):
+    return gtype.strip_typedefs().code in (gdb.TYPE_CODE_INT, gdb.TYPE_CODE_BOOL,
+                                           gdb.TYPE_CODE_CHAR, gdb.TYPE_CODE_ENUM,
+                                           gdb.TYPE_CODE_FLT)
+
+
+def numeric_leaves(value, prefix=""):
+    """(path, python number) for every integer/float leaf of a value,
+    descending into structs, unions' first member and arrays."""
+    gtype = value.type.strip_typedefs()
+    code = gtype.code
+    if _is_number(gtype):
+        if code == gdb.TYPE_CODE_FLT:
+            yield prefix, float(value)
+        else:
+            yield prefix, int(value)
+    elif code == gdb.TYPE_CODE_STRUCT:
+        for field in gtype.fields():
+            if field.is_base_class or not hasattr(field, "bitpos"):
+                continue
+            name = field.name if field.name else ""
+            sub = prefix + "." + name if prefix and name else (name or prefix)
+            yield from numeric_leaves(value[field], sub)
+    elif code == gdb.TYPE_CODE_UNION:
+        fields = gtype.fields()
+        if fields:
+            name = fields[0].name or ""
+            sub = prefix + "." + name if prefix and name else (name or prefix)
+            yield from numeric_leaves(value[fields[0]], sub)
+    elif code == gdb.TYPE_CODE_ARRAY:
+        low, high = gtype.range()
+        if high - low < 64:
+            for i in range(low, high + 1):
+                yield from numeric_leaves(value[i], "%s[%d]" % (prefix, i))
+
+
+def resolve_percpu(expr):
+    """(offset, gdb.Type of the per-CPU object, kind) for an expression
+    naming a static per-CPU variable or a __percpu pointer value."""
+    try:
+        value = gdb.parse_and_eval(expr)
+    except gdb.error as err:
+        raise gdb.GdbError("cannot evaluate '%s': %s" % (expr, err))
+    address = value.address
+    if address is not None and int(address) < per_cpu_section_end():
+        return int(address), value.type, "static"
+    gtype = value.type.strip_typedefs()
+    if gtype.code == gdb.TYPE_CODE_PTR:
+        target = gtype.target()
+        if target.strip_typedefs().code == gdb.TYPE_CODE_VOID:
+            raise gdb.GdbError("'%s' is a void pointer: cast it to the per-CPU type, "
+                               "e.g. (struct foo *)%s" % (expr, expr))
+        return int(value), target, "dynamic"
+    raise gdb.GdbError("'%s' is neither a static per-CPU variable (address below "
+                       "__per_cpu_end) nor a __percpu pointer" % expr)
+
+
+def value_on_cpu(offset, gtype, cpu):
+    """The object of type gtype at offset on cpu, read with one memory read."""
+    address = per_cpu_address(offset, cpu)
+    data = read_bytes(address, gtype.sizeof)
+    return gdb.Value(data, gtype), address
+
+
+def _format_number(number):
+    if isinstance(number, float):
+        return repr(number)
+    return "%d (0x%x)" % (number, number & 0xffffffffffffffff)
+
+
+class VPerCpu(gdb.Command):
+    """Show a per-CPU variable on one CPU or on every possible CPU.
+
+Usage: vpercpu EXPR [CPU]
+
+EXPR is either a static per-CPU variable (e.g. runqueues.nr_running,
+current_task) or a __percpu pointer value from alloc_percpu() (e.g.
+stats_ptr, or net->mib.tcp_statistics); the pointed-to type is used.
+Each CPU's copy is printed: __per_cpu_offset[cpu] + the per-CPU offset.
+With no CPU, every CPU in __cpu_possible_mask is shown, followed by the sum
+of every numeric field over all CPUs."""
+
+    def __init__(self):
+        super().__init__("vpercpu", gdb.COMMAND_DATA, gdb.COMPLETE_EXPRESSION)
+
+    def invoke(self, arg, from_tty):
+        argv = gdb.string_to_argv(arg)
+        if not argv:
+            raise gdb.GdbError("usage: vpercpu EXPR [CPU]")
+        cpus = None
+        expr = arg.strip()
+        if len(argv) >= 2 and argv[-1].isdigit():
+            cpus = [int(argv[-1])]
+            expr = expr[:expr.rstrip().rfind(argv[-1])].strip()
+        offset, gtype, kind = resolve_percpu(expr)
+        if cpus is None:
+            cpus = possible_cpus()
+        gdb.write("%s: %s per-CPU %s, offset 0x%x, %d CPU(s)\n"
+                  % (expr, kind, gtype, offset, len(cpus)))
+        sums = {}
+        order = []
+        for cpu in cpus:
+            value, address = value_on_cpu(offset, gtype, cpu)
+            gdb.write("CPU %d (0x%x): %s\n" % (cpu, address, value.format_string(pretty_structs=True)))
+            for path, number in numeric_leaves(value):
+                if path not in sums:
+                    order.append(path)
+                    sums[path] = 0
+                sums[path] += number
+        if len(cpus) > 1 and order:
+            gdb.write("sum over %d CPUs:\n" % len(cpus))
+            for path in order:
+                gdb.write("  %s = %s\n" % (path or expr, _format_number(sums[path])))
+
+
+class PerCpuPtr(gdb.Function):
+    """$per_cpu_ptr(PTR, CPU): PTR (a __percpu pointer, or &static_var)
+relocated to CPU's copy, with PTR's type: e.g.
+  p *$per_cpu_ptr(&runqueues, 1)
+  p *$per_cpu_ptr(stats_ptr, 0)"""
+
+    def __init__(self):
+        super().__init__("per_cpu_ptr")
+
+    def invoke(self, pointer, cpu):
+        if pointer.type.strip_typedefs().code != gdb.TYPE_CODE_PTR:
+            raise gdb.GdbError("$per_cpu_ptr: first argument must be a pointer")
+        address = per_cpu_address(int(pointer), int(cpu))
+        return gdb.Value(address).cast(pointer.type)
+
+
+VPerCpu()
+PerCpuPtr()
