@@ -1,0 +1,342 @@
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "rsp.h"
+
+/* Stop reading from a client whose replies pile up unread (it keeps sending requests). */
+#define OUTPUT_HIGH_WATER (8u << 20)
+
+struct client {
+	int in_fd, out_fd;
+	bool is_stdio;
+	bool closing;         /* close once output is flushed */
+	struct rsp_parser parser;
+	struct rsp_buf out;
+	struct session session;
+	char peer[64];
+};
+
+bool server_parse_listen(const char *spec, char *host, size_t hostlen, char *port, size_t portlen)
+{
+	const char *colon = strrchr(spec, ':');
+	const char *h = "127.0.0.1";
+	size_t hl = strlen(h);
+	const char *p = spec;
+	if (colon) {
+		p = colon + 1;
+		if (colon > spec) {
+			h = spec;
+			hl = (size_t)(colon - spec);
+			if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+				h++;
+				hl -= 2;
+			}
+		}
+	}
+	if (!*p || strlen(p) >= portlen || hl == 0 || hl >= hostlen)
+		return false;
+	for (const char *q = p; *q; q++)
+		if (*q < '0' || *q > '9')
+			return false;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	strcpy(port, p);
+	return true;
+}
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+	return false;
+}
+
+static void describe_addr(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen)
+{
+	char host[NI_MAXHOST], serv[NI_MAXSERV];
+	if (getnameinfo(sa, len, host, sizeof(host), serv, sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV)) {
+		snprintf(buf, buflen, "?");
+		return;
+	}
+	snprintf(buf, buflen, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, serv);
+}
+
+static int open_listener(const char *spec)
+{
+	char host[256], port[16];
+	if (!server_parse_listen(spec, host, sizeof(host), port, sizeof(port))) {
+		fprintf(stderr, "vmcore-gdbserver: --listen '%s': expected HOST:PORT\n", spec);
+		return -1;
+	}
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo *res;
+	int rc = getaddrinfo(host, port, &hints, &res);
+	if (rc) {
+		fprintf(stderr, "vmcore-gdbserver: --listen %s: %s\n", spec, gai_strerror(rc));
+		return -1;
+	}
+	int fd = -1;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			continue;
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 16) == 0) {
+			if (!is_loopback(ai->ai_addr))
+				fprintf(stderr, "vmcore-gdbserver: WARNING: listening on %s, not on loopback: "
+					"anyone who can reach it can read the dump, which holds every secret "
+					"the machine had (keys, passwords, memory of every process)\n", spec);
+			break;
+		}
+		fprintf(stderr, "vmcore-gdbserver: cannot listen on %s: %s\n", spec, strerror(errno));
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd >= 0) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		char where[96];
+		getsockname(fd, (struct sockaddr *)&ss, &len);
+		describe_addr((struct sockaddr *)&ss, len, where, sizeof(where));
+		/* Tests and scripts wait for this line; the port is the real one when 0 was asked. */
+		fprintf(stderr, "vmcore-gdbserver: listening on %s\n", where);
+	}
+	return fd;
+}
+
+static void log_bytes(const char *dir, const char *peer, const char *data, size_t len)
+{
+	enum { SHOW = 200 };
+	char text[SHOW + 1];
+	size_t n = len < SHOW ? len : SHOW;
+	for (size_t i = 0; i < n; i++)
+		text[i] = data[i] >= 0x20 && data[i] < 0x7f ? data[i] : '.';
+	text[n] = '\0';
+	fprintf(stderr, "vmcore-gdbserver: %s %s %s%s\n", peer, dir, text, len > SHOW ? "..." : "");
+}
+
+static void client_input(struct target *t, const struct server_options *o, struct client *c,
+			 const uint8_t *data, size_t len)
+{
+	for (size_t i = 0; i < len && !c->closing; i++) {
+		enum rsp_event ev = rsp_parser_feed(&c->parser, data[i]);
+		switch (ev) {
+		case RSP_EV_PACKET: {
+			if (!c->session.no_ack)
+				rsp_buf_addc(&c->out, '+');
+			if (o->debug)
+				log_bytes("<-", c->peer, c->parser.packet, c->parser.len);
+			size_t before = c->out.len;
+			handle_packet(t, &c->session, c->parser.packet, c->parser.len, &c->out);
+			if (o->debug)
+				log_bytes("->", c->peer, c->out.data + before, c->out.len - before);
+			if (c->session.ended)
+				c->closing = true;
+			break;
+		}
+		case RSP_EV_BAD_CHECKSUM:
+			if (o->debug)
+				fprintf(stderr, "vmcore-gdbserver: %s: bad checksum, packet dropped\n", c->peer);
+			if (!c->session.no_ack)
+				rsp_buf_addc(&c->out, '-');
+			break;
+		case RSP_EV_TOO_LONG:
+			/* Acknowledge and refuse, so the client neither resends it nor waits forever. */
+			fprintf(stderr, "vmcore-gdbserver: %s: packet longer than %u bytes dropped\n", c->peer,
+				RSP_PACKET_SIZE);
+			if (!c->session.no_ack)
+				rsp_buf_addc(&c->out, '+');
+			rsp_put_packet(&c->out, "E01", 3);
+			break;
+		case RSP_EV_NONE:
+		case RSP_EV_ACK:
+		case RSP_EV_NACK:      /* reliable transports: nothing is resent */
+		case RSP_EV_INTERRUPT: /* the target never runs, so there is nothing to interrupt */
+		case RSP_EV_GARBAGE:
+			break;
+		}
+	}
+	if (c->out.failed) {
+		fprintf(stderr, "vmcore-gdbserver: %s: out of memory, closing\n", c->peer);
+		rsp_buf_reset(&c->out);
+		c->closing = true;
+	}
+}
+
+/* Write what is pending; false if the peer is gone. */
+static bool client_flush(struct client *c)
+{
+	while (c->out.len) {
+		ssize_t n = write(c->out_fd, c->out.data, c->out.len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
+		if (n <= 0)
+			return false;
+		rsp_buf_consume(&c->out, (size_t)n);
+	}
+	return true;
+}
+
+static struct client *client_new(int in_fd, int out_fd, bool is_stdio, const char *peer, bool zero_excluded)
+{
+	struct client *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->in_fd = in_fd;
+	c->out_fd = out_fd;
+	c->is_stdio = is_stdio;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	rsp_parser_init(&c->parser, RSP_PACKET_SIZE);
+	rsp_buf_init(&c->out);
+	session_init(&c->session, zero_excluded);
+	return c;
+}
+
+static void client_free(struct client *c)
+{
+	if (!c->is_stdio)
+		close(c->in_fd);
+	rsp_parser_free(&c->parser);
+	rsp_buf_free(&c->out);
+	free(c);
+}
+
+static void accept_clients(int lfd, struct client **clients, int *nclients, const struct server_options *o)
+{
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		char peer[64];
+		describe_addr((struct sockaddr *)&ss, len, peer, sizeof(peer));
+		if (*nclients >= o->max_clients) {
+			fprintf(stderr, "vmcore-gdbserver: %s: refused, already %d clients\n", peer, *nclients);
+			close(fd);
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct client *c = client_new(fd, fd, false, peer, o->zero_excluded);
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		if (o->debug)
+			fprintf(stderr, "vmcore-gdbserver: %s connected\n", peer);
+		clients[(*nclients)++] = c;
+	}
+}
+
+int server_run(struct target *t, const struct server_options *o)
+{
+	int lfd = -1;
+	int max = o->use_stdio ? 1 : (o->max_clients > 0 ? o->max_clients : 1);
+	struct client **clients = calloc((size_t)max, sizeof(*clients));
+	struct pollfd *fds = calloc((size_t)max * 2 + 1, sizeof(*fds));
+	int nclients = 0;
+	int rc = 0;
+	if (!clients || !fds) {
+		fprintf(stderr, "vmcore-gdbserver: out of memory\n");
+		free(clients);
+		free(fds);
+		return 1;
+	}
+	if (o->use_stdio) {
+		clients[nclients++] = client_new(0, 1, true, "stdio", o->zero_excluded);
+		if (!clients[0]) {
+			free(clients);
+			free(fds);
+			return 1;
+		}
+	} else {
+		lfd = open_listener(o->listen);
+		if (lfd < 0) {
+			free(clients);
+			free(fds);
+			return 1;
+		}
+	}
+	uint8_t *inbuf = malloc(65536);
+	if (!inbuf) {
+		rc = 1;
+		goto out;
+	}
+	for (;;) {
+		if (o->use_stdio && nclients == 0)
+			break;
+		int nfds = 0;
+		if (lfd >= 0)
+			fds[nfds++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+		for (int i = 0; i < nclients; i++) {
+			struct client *c = clients[i];
+			bool want_in = !c->closing && c->out.len < OUTPUT_HIGH_WATER;
+			fds[nfds++] = (struct pollfd){ .fd = want_in ? c->in_fd : -1, .events = POLLIN };
+			fds[nfds++] = (struct pollfd){ .fd = c->out.len ? c->out_fd : -1, .events = POLLOUT };
+		}
+		if (poll(fds, (nfds_t)nfds, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "vmcore-gdbserver: poll: %s\n", strerror(errno));
+			rc = 1;
+			break;
+		}
+		int base = lfd >= 0 ? 1 : 0;
+		for (int i = 0; i < nclients; i++) {
+			struct client *c = clients[i];
+			struct pollfd *pin = &fds[base + 2 * i], *pout = &fds[base + 2 * i + 1];
+			bool gone = false;
+			if (pin->revents & (POLLIN | POLLHUP | POLLERR)) {
+				ssize_t n = read(c->in_fd, inbuf, 65536);
+				if (n > 0)
+					client_input(t, o, c, inbuf, (size_t)n);
+				else if (n == 0 || (errno != EINTR && errno != EAGAIN))
+					gone = true;
+			}
+			if (!gone && (c->out.len && (pout->revents & (POLLOUT | POLLERR | POLLHUP) || c->closing)))
+				gone = !client_flush(c);
+			if (gone || (c->closing && !c->out.len)) {
+				if (o->debug)
+					fprintf(stderr, "vmcore-gdbserver: %s disconnected\n", c->peer);
+				client_free(c);
+				clients[i] = NULL;
+			}
+		}
+		/* Compact after the loop: fds[] indexes follow the old order. */
+		int k = 0;
+		for (int i = 0; i < nclients; i++)
+			if (clients[i])
+				clients[k++] = clients[i];
+		nclients = k;
+		if (lfd >= 0 && (fds[0].revents & POLLIN))
+			accept_clients(lfd, clients, &nclients, o);
+	}
+out:
+	free(inbuf);
+	for (int i = 0; i < nclients; i++)
+		client_free(clients[i]);
+	if (lfd >= 0)
+		close(lfd);
+	free(clients);
+	free(fds);
+	return rc;
+}
