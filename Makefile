@@ -17,7 +17,7 @@ LIBS := -ldw -lelf -lz -llzo2 -lsnappy -lzstd
 DEB_PACKAGES := build-essential clang libdw-dev libelf-dev zlib1g-dev liblzo2-dev libsnappy-dev \
 	libzstd-dev libcmocka-dev gdb python3 python3-pytest qemu-system-x86 kexec-tools \
 	busybox-static makedumpfile crash libkdumpfile-dev python3-drgn cpio zstd xz-utils jq \
-	linux-image-amd64 linux-headers-amd64 lldb nodejs npm
+	linux-image-amd64 linux-headers-amd64 lldb nodejs
 
 .PHONY: all deps check demo samples unit integration fuzz-short clean install bench
 all: $(BUILD)/vmcore-gdbserver
@@ -39,8 +39,9 @@ include tests/tests.mk
 include samples/samples.mk
 include gdbscripts/gdbscripts.mk
 include bench/bench.mk
+include demo.mk
 
-check: deps
+check: deps dap-deps
 	$(MAKE) all unit-bins fuzz-bins
 	$(MAKE) samples
 	$(PYTHON) tests/run --build $(BUILD) --cache $(CACHE)
