@@ -23,9 +23,10 @@ struct vmlinux {
 	char build_id[41];
 	uint64_t percpu_start, percpu_end;
 
-	/* ELF symbol table: open-addressed hash of symbol indices, keyed by name. */
-	Elf_Data *symdata;
-	size_t strtab;
+	/* ELF symbol table (read in place from the mapping): open-addressed hash of indices by name. */
+	const Elf64_Sym *syms;
+	const char *strtab;
+	size_t strtab_size;
 	size_t nsyms;
 	uint32_t *hash; /* 0 = empty, else index + 1 */
 	size_t hash_size;
@@ -47,31 +48,39 @@ static struct vm_error *elf_failure(const char *path, const char *what)
 	return vm_error_create(VM_ERR_FORMAT, 0, "%s: %s: %s", path, what, elf_errmsg(-1));
 }
 
+static const char *sym_name(const struct vmlinux *v, const Elf64_Sym *sym)
+{
+	return sym->st_name < v->strtab_size ? v->strtab + sym->st_name : "";
+}
+
 static struct vm_error *load_symtab(struct vmlinux *v)
 {
 	Elf_Scn *scn = NULL;
 	GElf_Shdr shdr;
+	size_t shstrndx;
+	if (elf_getshdrstrndx(v->elf, &shstrndx) != 0)
+		return elf_failure(v->path, "reading section names");
 	while ((scn = elf_nextscn(v->elf, scn))) {
 		if (!gelf_getshdr(scn, &shdr))
 			return elf_failure(v->path, "reading section header");
 		if (shdr.sh_type == SHT_SYMTAB) {
-			v->symdata = elf_getdata(scn, NULL);
-			if (!v->symdata)
+			Elf_Data *symdata = elf_getdata(scn, NULL);
+			Elf_Data *strdata = elf_getdata(elf_getscn(v->elf, shdr.sh_link), NULL);
+			if (!symdata || !strdata)
 				return elf_failure(v->path, "reading .symtab");
-			v->strtab = shdr.sh_link;
-			v->nsyms = shdr.sh_size / (shdr.sh_entsize ? shdr.sh_entsize : sizeof(Elf64_Sym));
+			v->syms = symdata->d_buf;
+			v->nsyms = symdata->d_size / sizeof(Elf64_Sym);
+			v->strtab = strdata->d_buf;
+			v->strtab_size = strdata->d_size;
 		}
-		size_t shstrndx;
-		if (elf_getshdrstrndx(v->elf, &shstrndx) == 0) {
-			const char *name = elf_strptr(v->elf, shstrndx, shdr.sh_name);
-			if (name && strcmp(name, ".data..percpu") == 0) {
-				v->percpu_start = shdr.sh_addr;
-				v->percpu_end = shdr.sh_addr + shdr.sh_size;
-			}
+		const char *name = elf_strptr(v->elf, shstrndx, shdr.sh_name);
+		if (name && strcmp(name, ".data..percpu") == 0) {
+			v->percpu_start = shdr.sh_addr;
+			v->percpu_end = shdr.sh_addr + shdr.sh_size;
 		}
 	}
-	if (!v->symdata)
-		return vm_error_create(VM_ERR_FORMAT, 0, "%s: no .symtab (a stripped vmlinux?)", v->path);
+	if (!v->syms || !v->strtab_size || v->strtab[v->strtab_size - 1] != 0)
+		return vm_error_create(VM_ERR_FORMAT, 0, "%s: no usable .symtab (a stripped vmlinux?)", v->path);
 
 	v->hash_size = 1;
 	while (v->hash_size < v->nsyms * 2)
@@ -80,14 +89,12 @@ static struct vm_error *load_symtab(struct vmlinux *v)
 	if (!v->hash)
 		return &vm_error_nomem;
 	for (size_t i = 1; i < v->nsyms; i++) {
-		GElf_Sym sym;
-		if (!gelf_getsym(v->symdata, (int)i, &sym) || sym.st_name == 0 || sym.st_shndx == SHN_UNDEF)
+		const Elf64_Sym *sym = &v->syms[i];
+		int type = ELF64_ST_TYPE(sym->st_info);
+		if (sym->st_name == 0 || sym->st_shndx == SHN_UNDEF || type == STT_SECTION || type == STT_FILE)
 			continue;
-		int type = GELF_ST_TYPE(sym.st_info);
-		if (type == STT_SECTION || type == STT_FILE)
-			continue;
-		const char *name = elf_strptr(v->elf, v->strtab, sym.st_name);
-		if (!name || !*name)
+		const char *name = sym_name(v, sym);
+		if (!*name)
 			continue;
 		size_t slot = hash_name(name) & (v->hash_size - 1);
 		for (;; slot = (slot + 1) & (v->hash_size - 1)) {
@@ -95,11 +102,10 @@ static struct vm_error *load_symtab(struct vmlinux *v)
 				v->hash[slot] = (uint32_t)i + 1;
 				break;
 			}
-			GElf_Sym other;
-			gelf_getsym(v->symdata, (int)v->hash[slot] - 1, &other);
-			if (strcmp(elf_strptr(v->elf, v->strtab, other.st_name), name) == 0) {
+			const Elf64_Sym *other = &v->syms[v->hash[slot] - 1];
+			if (strcmp(sym_name(v, other), name) == 0) {
 				/* Keep the global definition; static symbols of the same name are ambiguous. */
-				if (GELF_ST_BIND(other.st_info) == STB_LOCAL && GELF_ST_BIND(sym.st_info) != STB_LOCAL)
+				if (ELF64_ST_BIND(other->st_info) == STB_LOCAL && ELF64_ST_BIND(sym->st_info) != STB_LOCAL)
 					v->hash[slot] = (uint32_t)i + 1;
 				break;
 			}
@@ -204,10 +210,9 @@ struct vm_error *vmlinux_symbol(struct vmlinux *v, const char *name, uint64_t *a
 {
 	size_t slot = hash_name(name) & (v->hash_size - 1);
 	for (; v->hash[slot]; slot = (slot + 1) & (v->hash_size - 1)) {
-		GElf_Sym sym;
-		gelf_getsym(v->symdata, (int)v->hash[slot] - 1, &sym);
-		if (strcmp(elf_strptr(v->elf, v->strtab, sym.st_name), name) == 0) {
-			*addr = sym.st_value;
+		const Elf64_Sym *sym = &v->syms[v->hash[slot] - 1];
+		if (strcmp(sym_name(v, sym), name) == 0) {
+			*addr = sym->st_value;
 			return NULL;
 		}
 	}
@@ -219,14 +224,38 @@ bool vmlinux_is_percpu(const struct vmlinux *v, uint64_t addr)
 	return v->percpu_end > v->percpu_start && addr >= v->percpu_start && addr < v->percpu_end;
 }
 
-/* Scan top-level DIEs of every unit for the first complete struct/union definition named `name`. */
-static bool scan_for_type(struct vmlinux *v, const char *name, Dwarf_Die *found)
+/*
+ * Where a few types are defined, as a speed hint only: their first definition otherwise lies deep in
+ * the unit list. A miss falls back to the full scan.
+ */
+static const struct {
+	const char *type, *unit_suffix;
+} type_hints[] = {
+	{ "inactive_task_frame", "arch/x86/kernel/process.c" },
+	{ "rq", "kernel/sched/core.c" },
+	{ "pcpu_hot", "arch/x86/kernel/cpu/common.c" },
+};
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/*
+ * Scan top-level DIEs for the first complete struct/union definition named `name`, in every unit
+ * or only in units whose name ends with unit_suffix.
+ */
+static bool scan_for_type(struct vmlinux *v, const char *name, const char *unit_suffix, Dwarf_Die *found)
 {
 	Dwarf_Off off = 0, next;
 	size_t hsize;
 	while (dwarf_nextcu(v->dwarf, off, &next, &hsize, NULL, NULL, NULL) == 0) {
 		Dwarf_Die cu, die;
-		if (dwarf_offdie(v->dwarf, off + hsize, &cu) && dwarf_child(&cu, &die) == 0) {
+		const char *unit_name;
+		if (dwarf_offdie(v->dwarf, off + hsize, &cu) &&
+		    (!unit_suffix || ((unit_name = dwarf_diename(&cu)) && ends_with(unit_name, unit_suffix))) &&
+		    dwarf_child(&cu, &die) == 0) {
 			do {
 				int tag = dwarf_tag(&die);
 				if (tag != DW_TAG_structure_type && tag != DW_TAG_union_type)
@@ -254,7 +283,11 @@ static struct vm_error *find_type(struct vmlinux *v, const char *name, Dwarf_Die
 			return NULL;
 		}
 	}
-	if (!scan_for_type(v, name, die))
+	bool found = false;
+	for (size_t i = 0; i < sizeof(type_hints) / sizeof(type_hints[0]) && !found; i++)
+		if (strcmp(type_hints[i].type, name) == 0)
+			found = scan_for_type(v, name, type_hints[i].unit_suffix, die);
+	if (!found && !scan_for_type(v, name, NULL, die))
 		return vm_error_create(VM_ERR_NOT_FOUND, 0, "%s: no definition of struct %s in DWARF", v->path, name);
 	if (v->ntypes == v->types_cap) {
 		size_t cap = v->types_cap ? v->types_cap * 2 : 16;

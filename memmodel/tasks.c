@@ -235,7 +235,8 @@ static struct vm_error *load_tasks(struct kernel *k)
 	if (!err && !(err = kernel_symbol_runtime(k, "runqueues", &runqueues))) {
 		for (int c = 0; c < k->nr_cpu_slots && !err; c++) {
 			uint64_t idle;
-			if (!k->cpus[c].online)
+			/* Offline CPUs count too: panic takes the other CPUs offline before the dump. */
+			if (!k->cpus[c].per_cpu_offset)
 				continue;
 			err = kernel_read_u64(k, runqueues + k->cpus[c].per_cpu_offset + o->rq_idle, &idle);
 			if (!err && idle)
