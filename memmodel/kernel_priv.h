@@ -28,6 +28,7 @@ struct kernel {
 	struct kernel_info info;
 	struct x86_paging paging;
 	char layout_source[64];  /* how KASLR/phys_base were found, for `info` */
+	bool bases_known;        /* page_offset (and with vmlinux vmalloc/vmemmap) read, not defaults */
 
 	struct tlb_entry tlb[KERNEL_TLB_SIZE];
 	unsigned tlb_next;

@@ -5,6 +5,7 @@
  */
 #include "kernel_priv.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -138,13 +139,19 @@ static void read_region_bases(struct kernel *k)
 	in->vmalloc_start = in->la57 ? 0xffa0000000000000ull : 0xffffc90000000000ull;
 	in->vmemmap_base = in->la57 ? 0xffd4000000000000ull : 0xffffea0000000000ull;
 	int64_t num;
-	struct vm_error *err = NULL;
-	if (k->vmci && (err = vmcoreinfo_number(k->vmci, "VMALLOC_START", &num)) == NULL)
-		in->vmalloc_start = (uint64_t)num;
-	else if (k->vmci)
+	uint64_t sym;
+	if (k->vmci) {
+		struct vm_error *err = vmcoreinfo_number(k->vmci, "VMALLOC_START", &num);
+		if (!err)
+			in->vmalloc_start = (uint64_t)num;
 		vm_error_destroy(err);
-	if (k->vmci && (err = vmcoreinfo_symbol(k->vmci, "vmemmap", &in->vmemmap_base)) != NULL)
+		err = vmcoreinfo_symbol(k->vmci, "vmemmap", &sym);
+		if (!err)
+			in->vmemmap_base = sym;
 		vm_error_destroy(err);
+	}
+	if (!k->vml)
+		return;
 	static const struct { const char *sym; size_t off; } vars[] = {
 		{ "page_offset_base", offsetof(struct kernel_info, page_offset) },
 		{ "vmalloc_base", offsetof(struct kernel_info, vmalloc_start) },
@@ -152,12 +159,12 @@ static void read_region_bases(struct kernel *k)
 	};
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
 		uint64_t addr, val;
-		if (!k->vml || (err = kernel_symbol_runtime(k, vars[i].sym, &addr)) != NULL ||
-		    (err = kernel_read_u64(k, addr, &val)) != NULL) {
-			vm_error_destroy(err);
-			continue;
-		}
-		memcpy((char *)in + vars[i].off, &val, sizeof(val));
+		struct vm_error *err = kernel_symbol_runtime(k, vars[i].sym, &addr);
+		if (!err)
+			err = kernel_read_u64(k, addr, &val);
+		if (!err)
+			memcpy((char *)in + vars[i].off, &val, sizeof(val));
+		vm_error_destroy(err);
 	}
 }
 
@@ -192,6 +199,36 @@ static void read_utsname(struct kernel *k)
 	snprintf(k->info.machine, sizeof(k->info.machine), "%s", uts[4]);
 }
 
+/*
+ * Wall-clock time of the last timekeeping update, for dumps without CRASHTIME (QEMU's): the shadow
+ * timekeeper is a plain `struct timekeeper`, unlike tk_core whose wrapper type has no name.
+ */
+static void read_wall_time(struct kernel *k)
+{
+	uint64_t addr, off, sec;
+	struct vm_error *err = kernel_symbol_runtime(k, "shadow_timekeeper", &addr);
+	if (!err)
+		err = vmlinux_member(k->vml, "timekeeper", "xtime_sec", &off, NULL);
+	if (!err)
+		err = kernel_read_u64(k, addr + off, &sec);
+	if (!err)
+		k->info.crash_time = sec;
+	vm_error_destroy(err);
+}
+
+/* Without vmlinux the direct map base still shows in an ELF dump's direct-map PT_LOADs. */
+static void page_offset_from_segments(struct kernel *k)
+{
+	const struct dump_segment *segs;
+	size_t n = dump_segments(k->dump, &segs);
+	for (size_t i = 0; i < n; i++) {
+		if (segs[i].vaddr >= X86_START_KERNEL_MAP || segs[i].vaddr == segs[i].paddr || !segs[i].vaddr)
+			continue;
+		k->info.page_offset = segs[i].vaddr - segs[i].paddr; /* the last one: see dump-formats 2.4 */
+		k->bases_known = true;
+	}
+}
+
 struct vm_error *kernel_layout_init(struct kernel *k)
 {
 	struct kernel_info *in = &k->info;
@@ -217,6 +254,13 @@ struct vm_error *kernel_layout_init(struct kernel *k)
 		vm_error_destroy(err);
 	}
 	read_region_bases(k);
+	if (k->vml) {
+		k->bases_known = true;
+		if (!in->crash_time)
+			read_wall_time(k);
+	} else {
+		page_offset_from_segments(k);
+	}
 	read_utsname(k);
 	const struct dump_desc *d = dump_describe(k->dump);
 	if (!in->machine[0])

@@ -2,8 +2,8 @@
  * `info` report. JSON keys: release, version, machine, nodename, build_id, vmlinux, dump_format,
  * dump_description, dump_level, cpus, online_cpus, crash_time (epoch s), date, uptime_ns, uptime,
  * memory_bytes, tasks (count or null), tasks_error, panic_string, panic_cpu, panic_task {addr, pid,
- * comm}, kaslr_offset, phys_base, page_offset, vmalloc_start, vmemmap_base, paging ("4-level" |
- * "5-level"), sme_mask, root_pgt, layout_source. Addresses are "0x..." strings.
+ * comm}, kaslr_offset, phys_base, page_offset, vmalloc_start, vmemmap_base, sme_mask, root_pgt,
+ * paging ("4-level" | "5-level"), layout_source. Addresses are "0x..." strings, null when unknown.
  */
 #include "sysinfo.h"
 
@@ -17,10 +17,10 @@
 void kernel_memory_init(struct kernel *k)
 {
 	uint64_t node_data, present_off;
-	struct vm_error *err;
+	struct vm_error *err = NULL;
 	if (!k->vml || (err = kernel_symbol_runtime(k, "node_data", &node_data)) ||
 	    (err = vmlinux_member(k->vml, "pglist_data", "node_present_pages", &present_off, NULL))) {
-		vm_error_destroy(k->vml ? err : NULL);
+		vm_error_destroy(err);
 		return;
 	}
 	/* node_data[MAX_NUMNODES]: a pointer per node, NULL for nodes that do not exist. */
@@ -51,6 +51,15 @@ static void json_string(FILE *out, const char *s)
 			fputc(c, out);
 	}
 	fputc('"', out);
+}
+
+/* An address member: a "0x..." string, or null when unknown. */
+static void json_addr(FILE *out, const char *key, uint64_t val, bool known)
+{
+	if (known)
+		fprintf(out, ", \"%s\": \"0x%" PRIx64 "\"", key, val);
+	else
+		fprintf(out, ", \"%s\": null", key);
 }
 
 static void format_uptime(uint64_t ns, char *buf, size_t size)
@@ -161,12 +170,14 @@ struct vm_error *kernel_sysinfo_write(struct kernel *k, FILE *out, bool json)
 		} else {
 			fprintf(out, "null");
 		}
-		fprintf(out,
-			", \"kaslr_offset\": \"0x%" PRIx64 "\", \"phys_base\": \"0x%" PRIx64 "\", \"page_offset\": \"0x%" PRIx64
-			"\", \"vmalloc_start\": \"0x%" PRIx64 "\", \"vmemmap_base\": \"0x%" PRIx64 "\", \"paging\": \"%s\""
-			", \"sme_mask\": \"0x%" PRIx64 "\", \"root_pgt\": \"0x%" PRIx64 "\", \"layout_source\": ",
-			in->kaslr_offset, in->phys_base, in->page_offset, in->vmalloc_start, in->vmemmap_base, paging,
-			in->sme_mask, in->root_pgt);
+		json_addr(out, "kaslr_offset", in->kaslr_offset, true);
+		json_addr(out, "phys_base", in->phys_base, true);
+		json_addr(out, "page_offset", in->page_offset, k->bases_known);
+		json_addr(out, "vmalloc_start", in->vmalloc_start, k->vml != NULL);
+		json_addr(out, "vmemmap_base", in->vmemmap_base, k->vml != NULL);
+		json_addr(out, "sme_mask", in->sme_mask, true);
+		json_addr(out, "root_pgt", in->root_pgt, true);
+		fprintf(out, ", \"paging\": \"%s\", \"layout_source\": ", paging);
 		json_string(out, k->layout_source);
 		fprintf(out, "}\n");
 	} else {
@@ -198,9 +209,12 @@ struct vm_error *kernel_sysinfo_write(struct kernel *k, FILE *out, bool json)
 				panic_task->addr);
 		fprintf(out, "KASLR OFFSET: 0x%" PRIx64 "\n", in->kaslr_offset);
 		fprintf(out, "   PHYS_BASE: 0x%" PRIx64 "\n", in->phys_base);
-		fprintf(out, " PAGE_OFFSET: 0x%" PRIx64 "\n", in->page_offset);
-		fprintf(out, "VMALLOC_BASE: 0x%" PRIx64 "\n", in->vmalloc_start);
-		fprintf(out, "VMEMMAP_BASE: 0x%" PRIx64 "\n", in->vmemmap_base);
+		if (k->bases_known)
+			fprintf(out, " PAGE_OFFSET: 0x%" PRIx64 "\n", in->page_offset);
+		if (k->vml) {
+			fprintf(out, "VMALLOC_BASE: 0x%" PRIx64 "\n", in->vmalloc_start);
+			fprintf(out, "VMEMMAP_BASE: 0x%" PRIx64 "\n", in->vmemmap_base);
+		}
 		fprintf(out, "      PAGING: %s%s\n", paging, in->sme_mask ? " with SME" : "");
 		fprintf(out, "      LAYOUT: from %s\n", k->layout_source);
 	}

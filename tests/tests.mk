@@ -13,3 +13,9 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/san/libmemmodel.a $(wildcard
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 fuzz-bins: $(FUZZ_BINS)
+
+# Integration entry point into the kernel layer (tests/integration/kernel_probe.c), optimised for bench figures.
+unit-bins: $(BUILD)/tests/kernel_probe
+$(BUILD)/tests/kernel_probe: tests/integration/kernel_probe.c $(BUILD)/libmemmodel.a $(MEMMODEL_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(STD_CFLAGS) $(OPT_CFLAGS) -Imemmodel -o $@ $< $(BUILD)/libmemmodel.a $(LIBS)

@@ -5,6 +5,7 @@
  *   kernel_probe DUMP VMLINUX tasks                      one line per task with its saved rip/rsp
  *   kernel_probe DUMP VMLINUX cpus                       one line per CPU
  *   kernel_probe DUMP VMLINUX read ADDR LEN              hex of LEN bytes of kernel virtual memory
+ *   kernel_probe DUMP VMLINUX sym NAME...                runtime addresses of symbols
  *   kernel_probe DUMP VMLINUX timing                     open / task enumeration / translation figures
  * VMLINUX may be "-" (none).
  */
@@ -71,8 +72,8 @@ static int cmd_tasks(struct kernel *k)
 		return fail(err);
 	for (size_t i = 0; i < n; i++) {
 		struct x86_regs r;
-		printf("%d %d %c %d %d %" PRIx64 " %" PRIx64 " %s |", t[i].pid, t[i].tgid, t[i].state, t[i].cpu,
-		       t[i].running_on, t[i].addr, t[i].pgd_pa, t[i].comm);
+		printf("%d %d %c %d %d %" PRIx64 " %" PRIx64 " %" PRIx64 " %s |", t[i].pid, t[i].tgid, t[i].state, t[i].cpu,
+		       t[i].running_on, t[i].addr, t[i].stack, t[i].pgd_pa, t[i].comm);
 		err = kernel_task_regs(k, &t[i], &r);
 		if (err) {
 			printf(" regs error: %s", err->message);
@@ -205,6 +206,15 @@ int main(int argc, char **argv)
 		rc = cmd_cpus(k);
 	} else if (strcmp(cmd, "read") == 0 && argc == 6) {
 		rc = cmd_read(k, argv[4], argv[5]);
+	} else if (strcmp(cmd, "sym") == 0) {
+		for (int i = 4; i < argc && !rc; i++) {
+			uint64_t addr;
+			err = kernel_symbol(k, argv[i], &addr);
+			if (err)
+				rc = fail(err);
+			else
+				printf("%s %" PRIx64 "\n", argv[i], addr);
+		}
 	} else if (strcmp(cmd, "timing") == 0) {
 		rc = cmd_timing(k, dump_open_ms, open_ms);
 	} else {
