@@ -1,10 +1,11 @@
 /*
- * The printk ring buffer (5.10+ lockless prb), located through VMCOREINFO's OFFSET()/SIZE() keys:
+ * The printk ring buffer (5.10+ lockless prb), laid out by VMCOREINFO's OFFSET()/SIZE() keys (or DWARF):
  * the last "Kernel panic - not syncing: " record gives the panic string, the newest timestamp the
  * uptime at the crash.
  */
 #include "kernel_priv.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,25 +24,41 @@ struct prb_layout {
 	uint64_t info_size, seq, ts_nsec, text_len;
 };
 
-static struct vm_error *prb_layout_read(const char *vmci, struct prb_layout *p)
+/* OFFSET(type.member) from VMCOREINFO, or from DWARF when the dump has no VMCOREINFO. */
+static struct vm_error *offset_of(struct kernel *k, const char *type, const char *member, uint64_t *ret)
+{
+	if (k->vmci) {
+		char key[96];
+		snprintf(key, sizeof(key), "%s.%s", type, member);
+		return vmcoreinfo_offset(k->vmci, key, ret);
+	}
+	return vmlinux_member(k->vml, type, member, ret, NULL);
+}
+
+static struct vm_error *size_of(struct kernel *k, const char *type, uint64_t *ret)
+{
+	return k->vmci ? vmcoreinfo_size(k->vmci, type, ret) : vmlinux_type_size(k->vml, type, ret);
+}
+
+static struct vm_error *prb_layout_read(struct kernel *k, struct prb_layout *p)
 {
 	struct vm_error *err;
-	if ((err = vmcoreinfo_offset(vmci, "printk_ringbuffer.desc_ring", &p->desc_ring)) ||
-	    (err = vmcoreinfo_offset(vmci, "printk_ringbuffer.text_data_ring", &p->text_ring)) ||
-	    (err = vmcoreinfo_offset(vmci, "prb_desc_ring.count_bits", &p->count_bits)) ||
-	    (err = vmcoreinfo_offset(vmci, "prb_desc_ring.descs", &p->descs)) ||
-	    (err = vmcoreinfo_offset(vmci, "prb_desc_ring.infos", &p->infos)) ||
-	    (err = vmcoreinfo_offset(vmci, "prb_data_ring.size_bits", &p->size_bits)) ||
-	    (err = vmcoreinfo_offset(vmci, "prb_data_ring.data", &p->data)) ||
-	    (err = vmcoreinfo_size(vmci, "prb_desc", &p->desc_size)) ||
-	    (err = vmcoreinfo_offset(vmci, "prb_desc.state_var", &p->state_var)) ||
-	    (err = vmcoreinfo_offset(vmci, "prb_desc.text_blk_lpos", &p->text_lpos)) ||
-	    (err = vmcoreinfo_offset(vmci, "prb_data_blk_lpos.begin", &p->lpos_begin)) ||
-	    (err = vmcoreinfo_offset(vmci, "prb_data_blk_lpos.next", &p->lpos_next)) ||
-	    (err = vmcoreinfo_size(vmci, "printk_info", &p->info_size)) ||
-	    (err = vmcoreinfo_offset(vmci, "printk_info.seq", &p->seq)) ||
-	    (err = vmcoreinfo_offset(vmci, "printk_info.ts_nsec", &p->ts_nsec)) ||
-	    (err = vmcoreinfo_offset(vmci, "printk_info.text_len", &p->text_len)))
+	if ((err = offset_of(k, "printk_ringbuffer", "desc_ring", &p->desc_ring)) ||
+	    (err = offset_of(k, "printk_ringbuffer", "text_data_ring", &p->text_ring)) ||
+	    (err = offset_of(k, "prb_desc_ring", "count_bits", &p->count_bits)) ||
+	    (err = offset_of(k, "prb_desc_ring", "descs", &p->descs)) ||
+	    (err = offset_of(k, "prb_desc_ring", "infos", &p->infos)) ||
+	    (err = offset_of(k, "prb_data_ring", "size_bits", &p->size_bits)) ||
+	    (err = offset_of(k, "prb_data_ring", "data", &p->data)) ||
+	    (err = size_of(k, "prb_desc", &p->desc_size)) ||
+	    (err = offset_of(k, "prb_desc", "state_var", &p->state_var)) ||
+	    (err = offset_of(k, "prb_desc", "text_blk_lpos", &p->text_lpos)) ||
+	    (err = offset_of(k, "prb_data_blk_lpos", "begin", &p->lpos_begin)) ||
+	    (err = offset_of(k, "prb_data_blk_lpos", "next", &p->lpos_next)) ||
+	    (err = size_of(k, "printk_info", &p->info_size)) ||
+	    (err = offset_of(k, "printk_info", "seq", &p->seq)) ||
+	    (err = offset_of(k, "printk_info", "ts_nsec", &p->ts_nsec)) ||
+	    (err = offset_of(k, "printk_info", "text_len", &p->text_len)))
 		return err;
 	if (p->desc_size < p->text_lpos + 16 || p->info_size < p->text_len + 2 || p->desc_size > 4096 ||
 	    p->info_size > 4096)
@@ -61,7 +78,7 @@ static struct vm_error *scan(struct kernel *k, const struct prb_layout *p)
 	uint64_t prb, prb_ptr, descs, infos, data, size_bits = 0;
 	uint32_t count_bits = 0;
 	struct vm_error *err;
-	if ((err = vmcoreinfo_symbol(k->vmci, "prb", &prb_ptr)) || (err = kernel_read_u64(k, prb_ptr, &prb)) ||
+	if ((err = kernel_symbol_runtime(k, "prb", &prb_ptr)) || (err = kernel_read_u64(k, prb_ptr, &prb)) ||
 	    (err = kernel_read_u32(k, prb + p->desc_ring + p->count_bits, &count_bits)) ||
 	    (err = kernel_read_u64(k, prb + p->desc_ring + p->descs, &descs)) ||
 	    (err = kernel_read_u64(k, prb + p->desc_ring + p->infos, &infos)) ||
@@ -125,9 +142,9 @@ out:
 void kernel_printk_scan(struct kernel *k)
 {
 	struct prb_layout p;
-	if (!k->vmci)
+	if (!k->vmci && !k->vml)
 		return;
-	struct vm_error *err = prb_layout_read(k->vmci, &p);
+	struct vm_error *err = prb_layout_read(k, &p);
 	if (!err)
 		err = scan(k, &p);
 	vm_error_destroy(err);

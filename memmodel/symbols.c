@@ -234,6 +234,13 @@ static const struct {
 	{ "inactive_task_frame", "arch/x86/kernel/process.c" },
 	{ "rq", "kernel/sched/core.c" },
 	{ "pcpu_hot", "arch/x86/kernel/cpu/common.c" },
+	{ "timekeeper", "kernel/time/timekeeping.c" },
+	{ "printk_ringbuffer", "kernel/printk/printk.c" },
+	{ "prb_desc_ring", "kernel/printk/printk.c" },
+	{ "prb_data_ring", "kernel/printk/printk.c" },
+	{ "prb_desc", "kernel/printk/printk.c" },
+	{ "prb_data_blk_lpos", "kernel/printk/printk.c" },
+	{ "printk_info", "kernel/printk/printk.c" },
 };
 
 static bool ends_with(const char *s, const char *suffix)
