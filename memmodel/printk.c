@@ -94,9 +94,11 @@ static struct vm_error *scan(struct kernel *k, const struct prb_layout *p)
 		err = &vm_error_nomem;
 		goto out;
 	}
-	if ((err = kernel_read_kva(k, descs, dbuf, count * p->desc_size)) ||
-	    (err = kernel_read_kva(k, infos, ibuf, count * p->info_size)) ||
-	    (err = kernel_read_kva(k, data, text, data_size)))
+	/* Unused parts of the rings are zero pages, which ELF dumps with a dump level leave out. */
+	const struct kernel_read_opts zeros = { .as = KAS_KERNEL, .zero_excluded = true };
+	if ((err = kernel_read(k, &zeros, descs, dbuf, count * p->desc_size, NULL)) ||
+	    (err = kernel_read(k, &zeros, infos, ibuf, count * p->info_size, NULL)) ||
+	    (err = kernel_read(k, &zeros, data, text, data_size, NULL)))
 		goto out;
 	uint64_t best_seq = 0, last_ts = 0;
 	bool found = false;
