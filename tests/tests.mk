@@ -19,3 +19,19 @@ unit-bins: $(BUILD)/tests/kernel_probe
 $(BUILD)/tests/kernel_probe: tests/integration/kernel_probe.c $(BUILD)/libmemmodel.a $(MEMMODEL_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(STD_CFLAGS) $(OPT_CFLAGS) -Imemmodel -o $@ $< $(BUILD)/libmemmodel.a $(LIBS)
+
+# Fuzz rule: memmodel sources built by clang with libFuzzer and sanitizers into each target;
+# FUZZ_EXTRA_SRCS_<name> adds sources (e.g. stub files) for one target.
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(MEMMODEL_SRCS) $(MEMMODEL_HDRS)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -Imemmodel -Istub -o $@ $< $(MEMMODEL_SRCS) $(FUZZ_EXTRA_SRCS_$*) $(LIBS)
+
+# Format integration helpers: libkdumpfile cross-check and the dump_convert driver.
+unit-bins: $(BUILD)/tests/xcheck_kdumpfile $(BUILD)/tests/convert_dump
+$(BUILD)/tests/xcheck_kdumpfile: tests/integration/xcheck_kdumpfile.c $(BUILD)/libmemmodel.a $(MEMMODEL_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(STD_CFLAGS) $(OPT_CFLAGS) -Imemmodel -o $@ $< $(BUILD)/libmemmodel.a -lkdumpfile $(LIBS)
+$(BUILD)/tests/convert_dump: tests/integration/convert_dump.c $(BUILD)/libmemmodel.a $(MEMMODEL_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(STD_CFLAGS) $(OPT_CFLAGS) -Imemmodel -o $@ $< $(BUILD)/libmemmodel.a $(LIBS)
