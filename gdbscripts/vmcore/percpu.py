@@ -8,100 +8,45 @@ offset, so both are resolved the same way: value + __per_cpu_offset[cpu].
 Commands:  vpercpu EXPR [CPU]
 Functions: $per_cpu_ptr(PTR, CPU)
 
-The module also holds the small memory and type-layout helpers the other
-analysis modules (slab, skb, virtio) share.
+The module also holds the cached struct layouts and error-naming wrappers
+over target.py that the other analysis modules (slab, skb, virtio) share.
 """
-
-import struct
 
 import gdb
 
+from . import target
+
 
 # ---------------------------------------------------------------------------
-# Shared low-level helpers: bulk memory reads and cached type layouts.
-# (Candidates for target.py once it exists; kept here so these modules stand
-# alone.)
+# Thin layer over target.py shared by slab, skb and virtio: errors that name
+# the address or symbol, and cached struct layouts for bulk-read decoding.
+
+u64_at = target.unpack_u64
+u32_at = target.unpack_u32
+u16_at = target.unpack_u16
+read_u64 = target.read_u64
+read_cstring = target.read_cstring
+field_offset = target.field_offset
+
 
 def read_bytes(addr, size):
-    """Reads size bytes at kernel virtual address addr in one target read."""
+    """size bytes at addr in one target read; a gdb.GdbError names the range."""
     try:
-        return gdb.selected_inferior().read_memory(addr, size).tobytes()
+        return target.read(addr, size)
     except gdb.MemoryError as err:
         raise gdb.GdbError("cannot read %d bytes at 0x%x: %s" % (size, addr, err))
 
 
-def read_u64(addr):
-    return struct.unpack("<Q", read_bytes(addr, 8))[0]
-
-
-def u64_at(buf, off):
-    return struct.unpack_from("<Q", buf, off)[0]
-
-
-def u32_at(buf, off):
-    return struct.unpack_from("<I", buf, off)[0]
-
-
-def u16_at(buf, off):
-    return struct.unpack_from("<H", buf, off)[0]
-
-
-def read_cstring(addr, limit=256):
-    """A NUL-terminated string at addr (at most limit bytes)."""
-    if not addr:
-        return ""
-    out = b""
-    # Read in pieces that never cross a page, so a string near the end of a
-    # mapped page does not fail because the next page is unmapped.
-    while len(out) < limit:
-        chunk = min(limit - len(out), 0x1000 - ((addr + len(out)) & 0xfff))
-        data = read_bytes(addr + len(out), chunk)
-        nul = data.find(b"\0")
-        if nul >= 0:
-            return (out + data[:nul]).decode("utf-8", "replace")
-        out += data
-    return out.decode("utf-8", "replace")
-
-
 def symbol_address(name):
-    """Address of a global symbol (already relocated by the setup helper)."""
-    sym = gdb.lookup_global_symbol(name) or gdb.lookup_static_symbol(name)
-    if sym is None:
+    """Relocated address of a symbol the helpers cannot do without."""
+    addr = target.symbol_address(name)
+    if addr is None:
         raise gdb.GdbError("symbol %s is not in the loaded debug info" % name)
-    return int(sym.value().address)
+    return addr
 
 
 def lookup_struct(name):
-    """gdb.Type for 'struct name', with an error naming what is missing."""
-    try:
-        return gdb.lookup_type("struct " + name)
-    except gdb.error:
-        raise gdb.GdbError("type struct %s is not in the loaded debug info" % name)
-
-
-def _field_offset(gtype, path):
-    """Byte offset of a dotted member path, descending into anonymous
-    unions and structs the way C name lookup does."""
-    offset = 0
-    for part in path.split("."):
-        gtype = gtype.strip_typedefs()
-        found = _find_field(gtype, part)
-        if found is None:
-            raise gdb.GdbError("%s has no member %s" % (gtype, part))
-        bitpos, gtype = found
-        offset += bitpos // 8
-    return offset
-
-
-def _find_field(gtype, name):
-    for field in gtype.fields():
-        if field.name == name:
-            return field.bitpos, field.type
-        if field.name is None:
-            inner = _find_field(field.type.strip_typedefs(), name)
-            if inner is not None:
-                return field.bitpos + inner[0], inner[1]
-    return None
+    return target.lookup_type("struct " + name)
 
 
 class Layout:
@@ -112,33 +57,27 @@ class Layout:
         self.name = struct_name
         self.size = gtype.sizeof
         for attr, path in members.items():
-            setattr(self, attr, _field_offset(gtype, path))
+            setattr(self, attr, target.field_offset(gtype, path))
 
     @staticmethod
     def has_member(struct_name, path):
-        try:
-            _field_offset(lookup_struct(struct_name), path)
-            return True
-        except gdb.GdbError:
-            return False
+        return target.has_field("struct " + struct_name, path)
 
 
 _layouts = {}
+_cache = {}
 
 
 def layout(struct_name, members):
-    """Cached Layout; the cache is cleared when new symbols are loaded."""
+    """Cached Layout; dropped when symbols change."""
     key = (struct_name, tuple(sorted(members.items())))
     if key not in _layouts:
         _layouts[key] = Layout(struct_name, members)
     return _layouts[key]
 
 
-_cache = {}
-
-
 def cached(key, compute):
-    """Values that stay fixed for one dump (per-CPU offsets, page_offset_base)."""
+    """Values fixed for one kernel image (nr_cpu_ids, page_offset_base...)."""
     if key not in _cache:
         _cache[key] = compute()
     return _cache[key]
@@ -160,10 +99,9 @@ def parse_address(arg):
         value = gdb.parse_and_eval(arg)
     except gdb.error as err:
         raise gdb.GdbError("cannot evaluate '%s': %s" % (arg, err))
-    code = value.type.strip_typedefs().code
-    if code == gdb.TYPE_CODE_ARRAY:
+    if value.type.strip_typedefs().code == gdb.TYPE_CODE_ARRAY:
         return int(value.address)
-    return int(value.cast(gdb.lookup_type("unsigned long")))
+    return target.ulong(value)
 
 
 # ---------------------------------------------------------------------------
@@ -179,28 +117,13 @@ def possible_cpus():
         count = nr_cpu_ids()
         words = (count + 63) // 64
         data = read_bytes(symbol_address("__cpu_possible_mask"), words * 8)
-        cpus = []
-        for cpu in range(count):
-            if (u64_at(data, (cpu // 64) * 8) >> (cpu % 64)) & 1:
-                cpus.append(cpu)
-        return cpus
+        return [cpu for cpu in range(count)
+                if (u64_at(data, (cpu // 64) * 8) >> (cpu % 64)) & 1]
     return cached("possible_cpus", compute)
 
 
-def per_cpu_offsets():
-    """__per_cpu_offset[0 .. nr_cpu_ids-1], read in one go."""
-    def compute():
-        count = nr_cpu_ids()
-        data = read_bytes(symbol_address("__per_cpu_offset"), count * 8)
-        return [u64_at(data, i * 8) for i in range(count)]
-    return cached("per_cpu_offsets", compute)
-
-
 def per_cpu_address(offset, cpu):
-    offsets = per_cpu_offsets()
-    if cpu < 0 or cpu >= len(offsets):
-        raise gdb.GdbError("CPU %d is out of range (nr_cpu_ids=%d)" % (cpu, len(offsets)))
-    return (offset + offsets[cpu]) & 0xffffffffffffffff
+    return target.per_cpu_address(offset, cpu)
 
 
 def per_cpu_section_end():
@@ -209,20 +132,7 @@ def per_cpu_section_end():
 
 
 def selected_cpu():
-    """CPU of the selected gdb thread: the stub names CPU threads 'CPU#n' and
-    gives task threads 'cpu=<n>' in their details; on a QEMU target thread
-    N is CPU N-1."""
-    thread = gdb.selected_thread()
-    if thread is None:
-        raise gdb.GdbError("no thread selected")
-    details = getattr(thread, "details", None) or ""
-    for word in details.split():
-        if word.startswith("cpu="):
-            return int(word[4:])
-    name = thread.name or ""
-    if name.startswith("CPU#"):
-        return int(name[4:].split()[0])
-    return thread.num - 1
+    return target.thread_cpu()
 
 
 # ---------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import struct
 
 import gdb
 
-from . import percpu, slab
+from . import percpu, slab, target
 
 AF_NAMES = {1: "UNIX", 2: "INET", 10: "INET6", 16: "NETLINK", 17: "PACKET"}
 SOCK_TYPES = {1: "STREAM", 2: "DGRAM", 3: "RAW", 4: "RDM", 5: "SEQPACKET", 6: "DCCP",
@@ -149,13 +149,11 @@ def _task_type():
 
 
 def current_task():
-    """task_struct address of the selected thread: 'task=0x...' in the
-    stub's thread details, else the current task of the selected CPU."""
-    thread = gdb.selected_thread()
-    details = getattr(thread, "details", None) or "" if thread else ""
-    for word in details.split():
-        if word.startswith("task=0x"):
-            return int(word[5:], 16)
+    """task_struct address of the selected thread: the stub's thread details
+    give it; on a QEMU target, the current task of the selected CPU."""
+    task = target.thread_task()
+    if task:
+        return task
     offset, _, _ = percpu.resolve_percpu("current_task")
     return percpu.read_u64(percpu.per_cpu_address(offset, percpu.selected_cpu()))
 
@@ -164,8 +162,8 @@ def all_tasks():
     """Every task (thread group leaders from init_task.tasks and their
     threads from signal->thread_head)."""
     task_t = _task_type()
-    tasks_off = percpu._field_offset(task_t, "tasks")
-    node_off = percpu._field_offset(task_t, "thread_node")
+    tasks_off = percpu.field_offset(task_t, "tasks")
+    node_off = percpu.field_offset(task_t, "thread_node")
     init = percpu.symbol_address("init_task")
     out = [init]
     leader = percpu.read_u64(init + tasks_off) - tasks_off
@@ -244,8 +242,8 @@ def task_sockets(task):
     raw = percpu.read_bytes(fd_array, max_fds * 8)
     socket_fops = percpu.symbol_address("socket_file_ops")
     file_t = percpu.lookup_struct("file")
-    fop_off = percpu._field_offset(file_t, "f_op")
-    priv_off = percpu._field_offset(file_t, "private_data")
+    fop_off = percpu.field_offset(file_t, "f_op")
+    priv_off = percpu.field_offset(file_t, "private_data")
     out = []
     for fd in range(max_fds):
         file_addr = percpu.u64_at(raw, fd * 8)

@@ -19,7 +19,7 @@ from . import percpu
 
 def _container_of(addr, struct_name, member):
     gtype = percpu.lookup_struct(struct_name)
-    offset = percpu._field_offset(gtype, member)
+    offset = percpu.field_offset(gtype, member)
     return gdb.Value(addr - offset).cast(gtype.pointer())
 
 
