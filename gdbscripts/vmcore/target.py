@@ -1,0 +1,349 @@
+"""Shared helpers for the vmcore gdb scripts: memory, symbols, types, threads.
+
+Everything here talks to gdb only.  The target is either vmcore-gdbserver
+(a crash dump served as a halted remote) or a live QEMU gdbstub; the few
+places where they differ (thread details, `monitor kaslr`) are handled here
+so the other modules need not care.
+
+API (small on purpose):
+  read(addr, size)            bytes from target memory in one read
+  read_u64(addr), read_u32(addr), read_s32(addr)
+  unpack_u64(buf, off) ...    little-endian field access in a bytes buffer
+  symbol_address(name)        relocated address of a global/static symbol, or None
+  lookup_type(name)           cached gdb.Type ("struct foo", "unsigned long")
+  field_offset(type, path)    byte offset of "a.b.c" in a struct (anonymous members too)
+  has_field(type, path)       True if the member path exists
+  ulong(value)                gdb.Value cast to unsigned long, as a Python int
+  thread_details(thread)      dict of the stub's key=value thread details
+  thread_cpu(thread)          CPU of a thread: CPU threads, task threads, QEMU threads
+  thread_task(thread)         task_struct address of a stub thread, or None
+  is_cpu_thread(thread)       True for the stub's CPU threads and QEMU's vCPUs
+  is_vmcore_stub()            True if the remote is vmcore-gdbserver
+  monitor(cmd)                text printed by `monitor CMD`, or None if refused
+  per_cpu_offset(cpu)         __per_cpu_offset[cpu]
+  per_cpu_address(addr, cpu)  address of a per-CPU symbol's copy on cpu
+  forget()                    drop caches (called on new symbols and stops)
+"""
+
+import struct
+
+import gdb
+
+ULONG_MASK = 0xFFFFFFFFFFFFFFFF
+
+_types = {}
+_state = {}
+
+
+def forget(_event=None):
+    """Drop every cache that depends on symbols or on target memory."""
+    _types.clear()
+    _state.clear()
+
+
+def read(addr, size):
+    """size bytes at addr, read with one target access; raises gdb.MemoryError."""
+    return gdb.selected_inferior().read_memory(addr & ULONG_MASK, size).tobytes()
+
+
+def unpack_u64(buf, off=0):
+    return struct.unpack_from("<Q", buf, off)[0]
+
+
+def unpack_u32(buf, off=0):
+    return struct.unpack_from("<I", buf, off)[0]
+
+
+def unpack_s32(buf, off=0):
+    return struct.unpack_from("<i", buf, off)[0]
+
+
+def unpack_u16(buf, off=0):
+    return struct.unpack_from("<H", buf, off)[0]
+
+
+def read_u64(addr):
+    return unpack_u64(read(addr, 8))
+
+
+def read_u32(addr):
+    return unpack_u32(read(addr, 4))
+
+
+def read_s32(addr):
+    return unpack_s32(read(addr, 4))
+
+
+def read_cstring(addr, limit=256):
+    """NUL-terminated string at addr; reads never cross into the next page
+    unless the string does, so a string at the end of a mapping is fine."""
+    out = b""
+    while len(out) < limit:
+        here = addr + len(out)
+        chunk = min(limit - len(out), 0x1000 - (here & 0xFFF))
+        data = read(here, chunk)
+        nul = data.find(b"\0")
+        if nul >= 0:
+            return (out + data[:nul]).decode("utf-8", "replace")
+        out += data
+    return out.decode("utf-8", "replace")
+
+
+def symbol_address(name):
+    """Address of a global or file-static symbol as gdb has it loaded
+    (relocated once vmcore-setup ran), or None if there is no such symbol."""
+    try:
+        sym = gdb.lookup_global_symbol(name) or gdb.lookup_static_symbol(name)
+    except gdb.error:
+        sym = None
+    if sym is not None and sym.addr_class != gdb.SYMBOL_LOC_TYPEDEF:
+        try:
+            value = sym.value()
+            if value.address is not None:
+                return int(value.address)
+            return ulong(value)
+        except gdb.error:
+            pass
+    # Linker-script symbols (_stext, __start_orc_unwind, ...) have no DWARF.
+    try:
+        return ulong(gdb.parse_and_eval("&%s" % name))
+    except gdb.error:
+        return None
+
+
+def lookup_type(name):
+    """gdb.Type by C name, cached until symbols change; raises gdb.GdbError."""
+    gtype = _types.get(name)
+    if gtype is None:
+        try:
+            gtype = gdb.lookup_type(name)
+        except gdb.error:
+            raise gdb.GdbError("type '%s' is not in the loaded debug info" % name)
+        _types[name] = gtype
+    return gtype
+
+
+def _find_field(gtype, name):
+    for field in gtype.strip_typedefs().fields():
+        if field.name == name:
+            return field.bitpos, field.type
+        if not field.name and field.type is not None:
+            inner_type = field.type.strip_typedefs()
+            if inner_type.code in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION):
+                inner = _find_field(inner_type, name)
+                if inner is not None:
+                    return field.bitpos + inner[0], inner[1]
+    return None
+
+
+def field_offset(gtype, path):
+    """Byte offset of member path "a.b" (array members as "a[3]" are not
+    supported) in gtype, a gdb.Type or a type name; raises gdb.GdbError."""
+    if isinstance(gtype, str):
+        gtype = lookup_type(gtype)
+    offset = 0
+    for part in path.split("."):
+        found = _find_field(gtype, part)
+        if found is None:
+            raise gdb.GdbError("%s has no member '%s'" % (gtype, part))
+        offset += found[0] // 8
+        gtype = found[1]
+    return offset
+
+
+def has_field(gtype, path):
+    try:
+        field_offset(gtype, path)
+        return True
+    except gdb.GdbError:
+        return False
+
+
+def ulong(value):
+    """A gdb.Value (pointer, int, enum) as a non-negative Python int."""
+    return int(value.cast(gdb.lookup_type("unsigned long"))) & ULONG_MASK
+
+
+# --- Threads --------------------------------------------------------------
+
+def thread_details(thread=None):
+    """The stub's thread details as a dict, e.g. {"cpu": "0", "task":
+    "0x...", "comm": "bash"}.  "comm" is always last and may contain spaces.
+    Empty for targets that do not give key=value details (QEMU)."""
+    thread = thread or gdb.selected_thread()
+    details = (getattr(thread, "details", None) or "") if thread else ""
+    out = {}
+    words = details.split(" ")
+    for i, word in enumerate(words):
+        key, sep, value = word.partition("=")
+        if not sep:
+            continue
+        if key == "comm":
+            out["comm"] = " ".join([value] + words[i + 1:])
+            break
+        out[key] = value
+    return out
+
+
+def is_cpu_thread(thread=None):
+    """True for a CPU thread (stub "CPU#n" threads, QEMU vCPU threads)."""
+    thread = thread or gdb.selected_thread()
+    if thread is None:
+        return False
+    if (thread.name or "").startswith("CPU#"):
+        return True
+    details = thread_details(thread)
+    if details:
+        return "running" not in details and "cpu" in details
+    return True
+
+
+def thread_cpu(thread=None):
+    """CPU number of a thread: for stub threads the details' cpu= (the CPU a
+    task last ran on, for task threads); otherwise gdb thread number - 1,
+    which is how QEMU's gdbstub numbers vCPUs."""
+    thread = thread or gdb.selected_thread()
+    if thread is None:
+        raise gdb.GdbError("no thread selected")
+    details = thread_details(thread)
+    if "cpu" in details:
+        return int(details["cpu"], 0)
+    name = thread.name or ""
+    if name.startswith("CPU#"):
+        return int(name[4:].split()[0])
+    return thread.num - 1
+
+
+def thread_task(thread=None):
+    """task_struct address the stub gives for a thread, or None."""
+    value = thread_details(thread).get("task")
+    return int(value, 16) if value else None
+
+
+# --- The remote ------------------------------------------------------------
+
+def monitor(cmd):
+    """Output of `monitor CMD`, or None if the remote refuses or is absent."""
+    try:
+        return gdb.execute("monitor " + cmd, to_string=True)
+    except gdb.error:
+        return None
+
+
+def is_vmcore_stub():
+    """True if connected to vmcore-gdbserver (its threads carry key=value
+    details); cached until the next stop."""
+    if "is_stub" not in _state:
+        thread = gdb.selected_thread()
+        _state["is_stub"] = bool(thread and "task" in thread_details(thread))
+    return _state["is_stub"]
+
+
+# --- Per-CPU ----------------------------------------------------------------
+
+def per_cpu_offset(cpu):
+    """__per_cpu_offset[cpu] (0 on a kernel without SMP)."""
+    offsets = _state.get("per_cpu_offsets")
+    if offsets is None:
+        base = symbol_address("__per_cpu_offset")
+        if base is None:
+            offsets = []
+        else:
+            count = int(gdb.parse_and_eval("nr_cpu_ids"))
+            data = read(base, 8 * count)
+            offsets = [unpack_u64(data, 8 * i) for i in range(count)]
+        _state["per_cpu_offsets"] = offsets
+    if not offsets:
+        return 0
+    if not 0 <= cpu < len(offsets):
+        raise gdb.GdbError("CPU %d is out of range (nr_cpu_ids=%d)" % (cpu, len(offsets)))
+    return offsets[cpu]
+
+
+def per_cpu_address(addr, cpu):
+    """Address of CPU cpu's copy of the per-CPU object at (zero-based) addr."""
+    return (addr + per_cpu_offset(cpu)) & ULONG_MASK
+
+
+gdb.events.new_objfile.connect(forget)
+gdb.events.stop.connect(forget)
+if hasattr(gdb.events, "clear_objfiles"):
+    gdb.events.clear_objfiles.connect(forget)
+
+
+# --- Modules ----------------------------------------------------------------
+
+class Module:
+    """One loaded kernel module, read from its struct module.
+
+    name, address (of the struct module), value (gdb.Value of it),
+    text: list of (start, end) code ranges (core and init),
+    base: load address of the core text, sections(): {name: address},
+    orc_ip / orc_entries / num_orcs: the module's ORC table (0 if none)."""
+
+    def __init__(self, value):
+        self.value = value
+        self.address = int(value.address)
+        self.name = value["name"].string()
+        self.text = []
+        if has_field("struct module", "mem"):
+            # 6.4+: one module_memory per kind; MOD_TEXT = 0, MOD_INIT_TEXT = 4.
+            mem = value["mem"]
+            for kind in ("MOD_TEXT", "MOD_INIT_TEXT"):
+                index = int(gdb.parse_and_eval(kind))
+                base, size = ulong(mem[index]["base"]), int(mem[index]["size"])
+                if base and size:
+                    self.text.append((base, base + size))
+            self.base = ulong(mem[int(gdb.parse_and_eval("MOD_TEXT"))]["base"])
+        else:
+            for layout in ("core_layout", "init_layout"):
+                base = ulong(value[layout]["base"])
+                size = int(value[layout]["text_size"])
+                if base and size:
+                    self.text.append((base, base + size))
+            self.base = ulong(value["core_layout"]["base"])
+        self.orc_ip = self.orc_entries = self.num_orcs = 0
+        if has_field("struct module", "arch.num_orcs"):
+            arch = value["arch"]
+            self.num_orcs = int(arch["num_orcs"])
+            self.orc_ip = ulong(arch["orc_unwind_ip"])
+            self.orc_entries = ulong(arch["orc_unwind"])
+
+    def contains_text(self, addr):
+        return any(lo <= addr < hi for lo, hi in self.text)
+
+    def sections(self):
+        """{section name: load address} from module->sect_attrs."""
+        out = {}
+        attrs = self.value["sect_attrs"]
+        if ulong(attrs) == 0:
+            return out
+        count = int(attrs["nsections"])
+        array = attrs["attrs"]
+        for i in range(count):
+            attr = array[i]
+            name = attr["battr"]["attr"]["name"].string() \
+                if has_field("struct module_sect_attr", "battr") else attr["name"].string()
+            out[name] = ulong(attr["address"])
+        return out
+
+
+def kernel_modules():
+    """Loaded modules (list of Module), in the kernel's list order; cached
+    until the next stop or symbol change."""
+    modules = _state.get("modules")
+    if modules is None:
+        modules = []
+        head = symbol_address("modules")
+        if head is not None:
+            module_type = lookup_type("struct module")
+            list_offset = field_offset(module_type, "list")
+            node = read_u64(head)
+            seen = 0
+            while node != head and node and seen < 10000:
+                addr = node - list_offset
+                modules.append(Module(gdb.Value(addr).cast(module_type.pointer()).dereference()))
+                node = read_u64(node)
+                seen += 1
+        _state["modules"] = modules
+    return modules

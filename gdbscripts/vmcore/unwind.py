@@ -1,0 +1,552 @@
+"""A gdb unwinder for x86_64 kernel frames driven by the kernel's ORC tables,
+and the `vbt` backtrace command.
+
+gdb's DWARF unwinder stops at assembly entry code (exception, interrupt,
+NMI and syscall entries) and cannot switch from an IRQ or IST stack back to
+the task stack.  The ORC tables describe every instruction of the kernel,
+including those entries, so this unwinder follows the kernel's own
+arch/x86/kernel/unwind_orc.c rules:
+  * the caller's stack pointer is sp_reg + sp_offset (SP, BP, an indirect
+    slot as left by call_on_stack() on the IRQ stack, or R10/R13/DI/DX right
+    after an entry);
+  * CALL frames: the return address is the word below the caller's sp;
+  * REGS frames: a full struct pt_regs sits at the computed sp, and the
+    trapped context (every general register, rip, rsp, rflags, cs, ss)
+    comes from it;
+  * REGS_PARTIAL frames: only the hardware iret frame is saved; the other
+    registers are still those of the trapped context;
+  * the unwind ends at an end-of-stack entry or at a pt_regs from user mode
+    (syscall entry), without inventing a user-space frame.
+Frames of user space, and kernel code no ORC table covers, are left to
+gdb's other unwinders.
+
+Each crossing (a pt_regs) is remembered so that `vbt` can print it the way
+crash prints `[exception RIP: ...]` blocks.  `set vmcore-orc off` (or
+`disable unwinder global vmcore-orc`) turns the unwinder off.
+"""
+
+import struct
+
+import gdb
+from gdb.unwinder import Unwinder, register_unwinder
+
+from . import orc, target
+
+# struct pt_regs members -> gdb register names, in crash's print order.
+PT_REGS_GPRS = (("ax", "rax"), ("bx", "rbx"), ("cx", "rcx"), ("dx", "rdx"), ("si", "rsi"),
+                ("di", "rdi"), ("bp", "rbp"), ("r8", "r8"), ("r9", "r9"), ("r10", "r10"),
+                ("r11", "r11"), ("r12", "r12"), ("r13", "r13"), ("r14", "r14"), ("r15", "r15"))
+PT_REGS_IRET = (("ip", "rip"), ("cs", "cs"), ("flags", "eflags"), ("sp", "rsp"), ("ss", "ss"))
+CALLEE_SAVED = ("rbx", "rbp", "r12", "r13", "r14", "r15")
+ORC_SOURCE_REGS = {orc.REG_R10: "r10", orc.REG_R13: "r13", orc.REG_DI: "rdi", orc.REG_DX: "rdx"}
+# Registers kept unchanged across every kernel frame of one thread.
+INVARIANT_REGS = ("gs_base", "fs_base")
+MAX_KERNEL_FRAMES = 512
+
+
+class FrameId:
+    """gdb frame id: stack address, code address and a 'special' tag.  The
+    tag is the stack page, so that gdb's check that callers lie above their
+    callees applies only within one stack, not across a stack switch."""
+
+    def __init__(self, sp, pc):
+        # gdb 13 wants gdb.Value attributes, not Python ints.
+        self.sp = gdb.Value(sp)
+        self.pc = gdb.Value(pc)
+        self.special = gdb.Value((sp >> 12) | 1)
+
+
+class Crossing:
+    """A struct pt_regs met while unwinding: the trapped context."""
+
+    def __init__(self, address, partial, values, entry_pc, entry_sp):
+        self.address = address
+        self.partial = partial
+        self.values = values          # gdb register name -> int (known ones)
+        self.entry_pc = entry_pc      # frame whose ORC entry said REGS
+        self.entry_sp = entry_sp
+
+    @property
+    def user_mode(self):
+        return (self.values.get("cs", 0) & 3) == 3
+
+
+class _PtRegs:
+    """Offsets of struct pt_regs members, from DWARF."""
+
+    def __init__(self):
+        gtype = target.lookup_type("struct pt_regs")
+        self.size = gtype.sizeof
+        self.offset = {}
+        for member, _ in PT_REGS_GPRS + PT_REGS_IRET + (("orig_ax", "orig_rax"),):
+            self.offset[member] = target.field_offset(gtype, member)
+
+
+class OrcUnwinder(Unwinder):
+    """Unwinds kernel frames with the ORC tables (see the module doc)."""
+
+    def __init__(self):
+        super().__init__("vmcore-orc")
+        self.crossings = {}      # (pc, sp) of the entry frame -> Crossing
+        self.exact_pcs = set()   # (pc, sp) of frames whose pc is not a return address
+        self.terminal = set()    # (pc, sp) of the outermost kernel frames
+        self._pt_regs = None
+        self._reg_types = {}
+        gdb.events.stop.connect(self.forget)
+        gdb.events.new_objfile.connect(self.forget)
+
+    def forget(self, _event=None):
+        self.crossings.clear()
+        self.exact_pcs.clear()
+        self.terminal.clear()
+        self._pt_regs = None
+
+    # -- helpers ------------------------------------------------------------
+
+    def _pt_regs_layout(self):
+        if self._pt_regs is None:
+            self._pt_regs = _PtRegs()
+        return self._pt_regs
+
+    def _value(self, pending, name, number):
+        gtype = self._reg_types.get(name)
+        if gtype is None:
+            gtype = pending.read_register(name).type
+            self._reg_types[name] = gtype
+        size = gtype.sizeof
+        data = (number & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+        return gdb.Value(data, gtype)
+
+    @staticmethod
+    def _read_reg(pending, name):
+        """A register of the pending frame as an int, or None if unknown."""
+        try:
+            value = pending.read_register(name)
+            if value.is_optimized_out:
+                return None
+            return int(value.cast(gdb.lookup_type("unsigned long"))) & target.ULONG_MASK
+        except (gdb.error, ValueError):
+            return None
+
+    @staticmethod
+    def _frame0_is_exact():
+        """Frame 0's pc is exact on CPU threads; on a sleeping task it is the
+        return address into __schedule (or ret_from_fork for a new task)."""
+        details = target.thread_details()
+        return details.get("running", "0") != "-1"
+
+    def _is_exact(self, pending, level, pc, sp):
+        if level == 0:
+            if self._frame0_is_exact():
+                return True
+            return pc in (target.symbol_address("ret_from_fork"),
+                          target.symbol_address("ret_from_fork_asm"))
+        return (pc, sp) in self.exact_pcs
+
+    # -- the unwinder -------------------------------------------------------
+
+    def __call__(self, pending):
+        if not ENABLED.value:
+            return None
+        pc = self._read_reg(pending, "rip")
+        sp = self._read_reg(pending, "rsp")
+        if pc is None or sp is None or pc < orc.KERNEL_SPACE:
+            return None
+        try:
+            level = pending.level()
+        except AttributeError:
+            level = 1
+        if level > MAX_KERNEL_FRAMES:
+            return None
+        try:
+            return self._unwind(pending, level, pc, sp)
+        except (gdb.MemoryError, gdb.GdbError, gdb.error):
+            return None
+
+    def _unwind(self, pending, level, pc, sp):
+        exact = self._is_exact(pending, level, pc, sp)
+        entry, _where = orc.TABLES.find(pc if exact else pc - 1)
+        if entry is None:
+            return None
+        bp = self._read_reg(pending, "rbp")
+        frame_id = FrameId(sp, entry.ip)
+
+        if entry.kind in (orc.END, orc.UNDEFINED) or entry.sp_reg == orc.REG_UNDEFINED:
+            return self._outermost(pending, frame_id, pc, sp, sp)
+
+        # The caller's stack pointer (or, for REGS frames, the pt_regs base).
+        if entry.sp_reg == orc.REG_SP:
+            cfa = sp + entry.sp_offset
+        elif entry.sp_reg == orc.REG_BP:
+            if bp is None:
+                return None
+            cfa = bp + entry.sp_offset
+        elif entry.sp_reg == orc.REG_SP_INDIRECT:
+            cfa = target.read_u64(sp) + entry.sp_offset
+        elif entry.sp_reg == orc.REG_BP_INDIRECT:
+            if bp is None:
+                return None
+            cfa = target.read_u64(bp + entry.sp_offset)
+        elif entry.sp_reg in ORC_SOURCE_REGS:
+            cfa = self._read_reg(pending, ORC_SOURCE_REGS[entry.sp_reg])
+            if cfa is None:
+                return None
+        else:
+            return None
+        cfa &= target.ULONG_MASK
+        frame_id = FrameId(cfa, entry.ip)
+
+        caller = {}
+        crossing = None
+        if entry.kind == orc.CALL:
+            caller["rip"] = target.read_u64(cfa - 8)
+            caller["rsp"] = cfa
+        else:
+            crossing = self._read_pt_regs(pending, entry, cfa, pc, sp)
+            caller.update(crossing.values)
+            self.crossings[(pc, sp)] = crossing
+            if crossing.user_mode:
+                # Syscall or exception from user space: the kernel stack ends.
+                return self._outermost(pending, frame_id, pc, sp, cfa)
+
+        # The caller's frame pointer.
+        if entry.bp_reg == orc.REG_PREV_SP:
+            caller["rbp"] = target.read_u64(cfa + entry.bp_offset)
+        elif entry.bp_reg == orc.REG_BP:
+            if bp is None:
+                return None
+            caller["rbp"] = target.read_u64(bp + entry.bp_offset)
+        elif "rbp" not in caller and bp is not None:
+            caller["rbp"] = bp
+
+        if crossing is not None and crossing.partial:
+            # Only the iret frame was pushed: the other registers still hold
+            # the trapped context's values.
+            for _member, name in PT_REGS_GPRS:
+                if name not in caller:
+                    value = self._read_reg(pending, name)
+                    if value is not None:
+                        caller[name] = value
+
+        for name in INVARIANT_REGS:
+            value = self._read_reg(pending, name)
+            if value is not None:
+                caller[name] = value
+
+        if crossing is not None:
+            self.exact_pcs.add((caller["rip"], caller["rsp"]))
+
+        info = pending.create_unwind_info(frame_id)
+        for name, number in caller.items():
+            info.add_saved_register(name, self._value(pending, name, number))
+        return info
+
+    def _outermost(self, pending, frame_id, pc, sp, caller_sp):
+        """End of the kernel stack.  gdb 13's Python API cannot mark a frame
+        outermost, and an unsaved pc makes `bt` fail, so the caller gets pc 0:
+        gdb stops unwinding there, and the frame filter below hides it."""
+        self.terminal.add((pc, sp))
+        info = pending.create_unwind_info(frame_id)
+        info.add_saved_register("rip", self._value(pending, "rip", 0))
+        info.add_saved_register("rsp", self._value(pending, "rsp", caller_sp))
+        return info
+
+    def _read_pt_regs(self, pending, entry, cfa, pc, sp):
+        layout = self._pt_regs_layout()
+        if entry.kind == orc.REGS:
+            base, partial = cfa, False
+        else:
+            base, partial = cfa - layout.offset["ip"], True
+        data = target.read(base, layout.size)
+        values = {}
+        members = PT_REGS_IRET if partial else PT_REGS_GPRS + PT_REGS_IRET
+        for member, name in members:
+            values[name] = target.unpack_u64(data, layout.offset[member])
+        if not partial:
+            values["orig_rax"] = target.unpack_u64(data, layout.offset["orig_ax"])
+        for name in ("cs", "ss", "eflags"):
+            values[name] &= 0xFFFFFFFF
+        crossing = Crossing(base, partial, values, pc, sp)
+        # orig_rax is not a register gdb unwinds; keep it for vbt only.
+        crossing.orig_rax = values.pop("orig_rax", None)
+        return crossing
+
+
+class _Enabled(gdb.Parameter):
+    """Whether the vmcore ORC unwinder is used for kernel frames.
+
+`set vmcore-orc off` hands kernel frames back to gdb's DWARF unwinder
+(which stops at exception entries); `set vmcore-orc on` restores it."""
+
+    set_doc = "Set whether the vmcore ORC unwinder is used."
+    show_doc = "Show whether the vmcore ORC unwinder is used."
+
+    def __init__(self):
+        super().__init__("vmcore-orc", gdb.COMMAND_STACK, gdb.PARAM_BOOLEAN)
+        self.value = True
+
+    def get_set_string(self):
+        gdb.invalidate_cached_frames()
+        return ""
+
+
+class HideEndMarker:
+    """Frame filter: drops the pc-0 frame the unwinder puts after the
+    outermost kernel frame, so `bt` ends at e.g. entry_SYSCALL_64."""
+
+    def __init__(self):
+        self.name = "vmcore-orc-end"
+        self.priority = 100
+        self.enabled = True
+        gdb.frame_filters[self.name] = self
+
+    def filter(self, frames):
+        return self._filter(frames)
+
+    @staticmethod
+    def _filter(frames):
+        previous = None
+        for decorator in frames:
+            frame = decorator.inferior_frame()
+            if previous is not None and frame.pc() == 0 and _frame_key(previous) in UNWINDER.terminal:
+                return
+            previous = frame
+            yield decorator
+
+
+def _frame_key(frame):
+    try:
+        return frame.pc(), int(frame.read_register("rsp")) & target.ULONG_MASK
+    except (gdb.error, ValueError):
+        return None
+
+
+ENABLED = _Enabled()
+UNWINDER = OrcUnwinder()
+register_unwinder(None, UNWINDER, replace=True)
+HideEndMarker()
+gdb.invalidate_cached_frames()
+
+
+# --- vbt ---------------------------------------------------------------------
+
+def _stack_names():
+    """[(lo, hi, name)] of the special stacks of every possible CPU:
+    hard IRQ stacks and the IST exception stacks (NMI, #DF, #DB, #MC, #VC)."""
+    names = []
+    try:
+        count = int(gdb.parse_and_eval("nr_cpu_ids"))
+    except gdb.error:
+        return names
+    irq_ptr = target.symbol_address("hardirq_stack_ptr")
+    irq_size = 0
+    try:
+        irq_size = target.lookup_type("struct irq_stack").sizeof
+    except gdb.GdbError:
+        pass
+    cea = target.symbol_address("cea_exception_stacks")
+    cea_fields = []
+    try:
+        cea_type = target.lookup_type("struct cea_exception_stacks")
+        for field in cea_type.fields():
+            if field.name.endswith("_stack") and "guard" not in field.name:
+                cea_fields.append((field.name[:-6], field.bitpos // 8, field.type.sizeof))
+    except gdb.GdbError:
+        pass
+    for cpu in range(min(count, 512)):
+        try:
+            if irq_ptr is not None and irq_size:
+                # hardirq_stack_ptr points at the top of the stack (minus 8).
+                top = target.read_u64(target.per_cpu_address(irq_ptr, cpu))
+                if top:
+                    hi = (top + 8) & ~0xFFF if (top + 8) & 0xFFF else top + 8
+                    names.append((hi - irq_size, hi, "IRQ stack"))
+            if cea is not None and cea_fields:
+                base = target.read_u64(target.per_cpu_address(cea, cpu))
+                if base:
+                    for name, offset, size in cea_fields:
+                        names.append((base + offset, base + offset + size,
+                                      "%s exception stack" % name))
+        except (gdb.MemoryError, gdb.GdbError):
+            continue
+    return names
+
+
+def _stack_name(stacks, sp):
+    for lo, hi, name in stacks:
+        if lo <= sp < hi:
+            return name
+    return None
+
+
+def _symbolize(pc):
+    try:
+        text = gdb.execute("info symbol 0x%x" % pc, to_string=True).strip()
+    except gdb.error:
+        return None
+    if text.startswith("No symbol"):
+        return None
+    name = text.split(" in section")[0]
+    return name.replace(" + ", "+")
+
+
+def _cr2_for(thread_frame0):
+    """CR2 of the page fault: the CPU's cr2 register if the target has it,
+    else the address the oops printed (searched in the printk buffer)."""
+    if target.is_cpu_thread():
+        try:
+            value = thread_frame0.read_register("cr2")
+            if not value.is_optimized_out:
+                return int(value) & target.ULONG_MASK, "cr2 register"
+        except (gdb.error, ValueError):
+            pass
+    address = _cr2_from_log()
+    if address is not None:
+        return address, "oops message"
+    return None, None
+
+
+def _cr2_from_log():
+    """Last 'address: <hex>' printed by a page-fault oops, found in the
+    printk ring buffer's text (6.1+: prb->text_data_ring)."""
+    try:
+        prb = gdb.parse_and_eval("prb").dereference()
+        ring = prb["text_data_ring"]
+        size = 1 << int(ring["size_bits"])
+        data = target.read(target.ulong(ring["data"]), size)
+    except (gdb.error, gdb.MemoryError):
+        return None
+    best = None
+    for marker in (b"BUG: unable to handle page fault for address: ",
+                   b"BUG: kernel NULL pointer dereference, address: "):
+        at = data.rfind(marker)
+        if at >= 0 and (best is None or at > best[0]):
+            best = (at, at + len(marker))
+    if best is None:
+        return None
+    text = data[best[1]:best[1] + 16].split(b"\n")[0]
+    try:
+        return int(text, 16)
+    except ValueError:
+        return None
+
+
+def _format_crossing(crossing, cr2):
+    v = crossing.values
+    lines = []
+    if not crossing.user_mode:
+        where = _symbolize(v["rip"]) or "0x%x" % v["rip"]
+        lines.append("[exception RIP: %s]" % where)
+    row = ["RIP: %016x" % v["rip"], "RSP: %016x" % v["rsp"], "RFLAGS: %08x" % v["eflags"]]
+    lines.append("  ".join(row))
+    if not crossing.partial:
+        gprs = [(name.upper(), v[name]) for _m, name in PT_REGS_GPRS]
+        for i in range(0, len(gprs), 3):
+            lines.append("  ".join("%s: %016x" % g for g in gprs[i:i + 3]))
+        lines.append("ORIG_RAX: %016x  CS: %04x  SS: %04x"
+                     % (crossing.orig_rax & target.ULONG_MASK, v["cs"], v["ss"]))
+    else:
+        lines.append("CS: %04x  SS: %04x  (iret frame only: other registers as above)"
+                     % (v["cs"], v["ss"]))
+    if cr2 is not None:
+        lines.append("CR2: %016x  (from the %s)" % cr2)
+    return ["    " + line for line in lines]
+
+
+def _frame_line(frame, level):
+    pc = frame.pc()
+    name = frame.name()
+    func = "??"
+    if name:
+        symbol = _symbolize(pc) if frame.type() != gdb.INLINE_FRAME else None
+        func = symbol if symbol and symbol.split("+")[0] == name else name
+    text = "#%-3d" % level
+    if frame.type() == gdb.INLINE_FRAME:
+        text += "%18s in %s" % ("", func)
+    else:
+        text += "0x%016x in %s" % (pc, func)
+    sal = frame.find_sal()
+    if sal.symtab is not None:
+        text += " at %s:%d" % (sal.symtab.filename, sal.line)
+    return text
+
+
+class VBacktrace(gdb.Command):
+    """Kernel backtrace that shows every exception, interrupt and syscall crossing.
+
+Usage: vbt [-a] [N]
+
+Prints the selected thread's frames like `bt` (the ORC unwinder makes plain
+`bt` cross the same frames), with each frame's stack pointer, and after each
+entry frame that saved a struct pt_regs a block in crash's style:
+    [exception RIP: __free_pages+5]
+    RIP, RSP, RFLAGS, the general registers, ORIG_RAX, CS, SS
+    CR2 (page faults: the CPU's cr2, else the address from the oops)
+A line `--- <NMI exception stack> ---` marks where the unwind leaves an IRQ
+or IST stack.  The unwind ends at the user-mode pt_regs of a syscall.
+N limits the number of frames; -a does every CPU thread."""
+
+    def __init__(self):
+        super().__init__("vbt", gdb.COMMAND_STACK)
+
+    def invoke(self, arg, from_tty):
+        argv = gdb.string_to_argv(arg)
+        all_cpus = "-a" in argv
+        argv = [a for a in argv if a != "-a"]
+        limit = int(argv[0]) if argv else 10000
+        if not all_cpus:
+            self._one(limit)
+            return
+        selected = gdb.selected_thread()
+        try:
+            for thread in gdb.selected_inferior().threads()[::-1]:
+                if not target.is_cpu_thread(thread):
+                    continue
+                thread.switch()
+                gdb.write("\nThread %d (%s):\n" % (thread.num, thread.name or thread.details or ""))
+                self._one(limit)
+        finally:
+            selected.switch()
+
+    def _one(self, limit):
+        stacks = _stack_names()
+        frame = gdb.newest_frame()
+        frame0 = frame
+        level = 0
+        previous_stack = None
+        while frame is not None and level < limit:
+            sp = None
+            if frame.type() != gdb.INLINE_FRAME:
+                try:
+                    sp = int(frame.read_register("rsp")) & target.ULONG_MASK
+                except (gdb.error, ValueError):
+                    sp = None
+            stack = _stack_name(stacks, sp) if sp is not None else previous_stack
+            if level and stack != previous_stack and previous_stack is not None:
+                gdb.write("--- <%s> ---\n" % previous_stack)
+            previous_stack = stack
+            line = _frame_line(frame, level)
+            if sp is not None:
+                line = "%s  [rsp %016x]" % (line, sp)
+            gdb.write(line + "\n")
+            if sp is not None:
+                crossing = UNWINDER.crossings.get((frame.pc(), sp))
+                if crossing is not None:
+                    cr2 = None
+                    if (frame.name() or "").startswith("asm_exc_page_fault"):
+                        cr2 = _cr2_for(frame0)
+                        if cr2[0] is None:
+                            cr2 = None
+                    for text in _format_crossing(crossing, cr2):
+                        gdb.write(text + "\n")
+            if sp is not None and (frame.pc(), sp) in UNWINDER.terminal:
+                break
+            try:
+                frame = frame.older()
+            except gdb.error as err:
+                gdb.write("Backtrace stopped: %s\n" % err)
+                return
+            level += 1
+
+
+VBacktrace()
