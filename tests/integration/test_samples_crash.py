@@ -1,0 +1,74 @@
+"""The sample dumps, read by an independent reader: Debian's `crash`.
+
+For every dump in manifest.json, `crash -s vmlinux FILES` runs `sys`; its
+RELEASE, PANIC and CPUS must match the ground truth the guest printed before
+it crashed. This proves the factory (samples/factory.py), not our reader.
+"""
+
+import glob
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+CACHE = os.environ.get("VMGS_CACHE", os.path.expanduser("~/.cache/vmcore-gdbserver"))
+
+
+def load_manifests():
+    paths = sorted(glob.glob(os.path.join(CACHE, "samples", "*", "manifest.json")))
+    out = []
+    for p in paths:
+        with open(p) as f:
+            out.append(json.load(f))
+    return out
+
+
+MANIFESTS = load_manifests()
+DUMPS = [(m, d) for m in MANIFESTS for d in m["dumps"]]
+
+
+def test_manifest_exists():
+    assert MANIFESTS, f"no {CACHE}/samples/*/manifest.json: run `make samples`"
+
+
+def test_manifest_lists_both_captures_and_all_formats():
+    for m in MANIFESTS:
+        for run_id, run in m["scenarios"].items():
+            mine = [d for d in m["dumps"] if d["run"] == run_id]
+            assert {d["capture"] for d in mine} == {"kdump", "qemu"}, run_id
+            assert {"elf", "kdump", "flattened", "split"} <= {d["format"] for d in mine}, run_id
+            assert {"none", "zlib", "lzo"} <= {d["compression"] for d in mine}, run_id
+            truth = run["truth"]
+            for key in ("panic_string", "panic_cpu", "pid", "comm", "nr_cpus"):
+                assert key in truth, f"{run_id}: truth lacks {key}"
+            assert truth["nr_cpus"] == run["cpus"], run_id
+            for d in mine:
+                for f in d["files"]:
+                    assert os.path.getsize(f) > 0, f
+
+
+def crash_sys(vmlinux, files):
+    r = subprocess.run(["crash", "-s", vmlinux] + files, input="sys\nexit\n",
+                       capture_output=True, text=True, timeout=600)
+    fields = {}
+    for line in r.stdout.splitlines():
+        m = re.match(r"\s*([A-Z ]+):\s(.*)$", line)
+        if m:
+            fields.setdefault(m.group(1).strip(), m.group(2).strip())
+    return r, fields
+
+
+@pytest.mark.parametrize("manifest,dump", DUMPS, ids=[d["id"] for _, d in DUMPS])
+def test_crash_sys_matches_truth(manifest, dump):
+    truth = manifest["scenarios"][dump["run"]]["truth"]
+    r, sys_ = crash_sys(manifest["vmlinux"], dump["files"])
+    context = f"crash on {dump['files']}:\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}"
+    assert sys_.get("RELEASE") == manifest["release"], context
+    cpus = re.match(r"(\d+)", sys_.get("CPUS", ""))
+    assert cpus and int(cpus.group(1)) == truth["nr_cpus"], context
+    # crash shows the panic() message, or for an oops the oops line itself.
+    panic = sys_.get("PANIC", "")
+    expected = [truth["panic_string"]] + ([truth["oops_string"]] if "oops_string" in truth else [])
+    assert any(e and e in panic for e in expected), f"PANIC {panic!r} not in {expected}\n{context}"
