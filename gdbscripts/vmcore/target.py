@@ -18,6 +18,7 @@ API (small on purpose):
   thread_cpu(thread)          CPU of a thread: CPU threads, task threads, QEMU threads
   thread_task(thread)         task_struct address of a stub thread, or None
   is_cpu_thread(thread)       True for the stub's CPU threads and QEMU's vCPUs
+  is_running_thread(thread)   True if its registers are a CPU's (not a saved frame)
   is_vmcore_stub()            True if the remote is vmcore-gdbserver
   monitor(cmd)                text printed by `monitor CMD`, or None if refused
   per_cpu_offset(cpu)         __per_cpu_offset[cpu]
@@ -25,6 +26,7 @@ API (small on purpose):
   forget()                    drop caches (called on new symbols and stops)
 """
 
+import re
 import struct
 
 import gdb
@@ -186,16 +188,31 @@ def thread_details(thread=None):
 
 
 def is_cpu_thread(thread=None):
-    """True for a CPU thread (stub "CPU#n" threads, QEMU vCPU threads)."""
+    """True for a CPU thread: the stub names them "CPU#n" and task threads
+    "<pid> <comm>"; QEMU's vCPU threads have no name."""
     thread = thread or gdb.selected_thread()
     if thread is None:
         return False
-    if (thread.name or "").startswith("CPU#"):
+    name = thread.name or ""
+    if name.startswith("CPU#"):
         return True
     details = thread_details(thread)
     if details:
         return "running" not in details and "cpu" in details
-    return True
+    return not name
+
+
+def is_running_thread(thread=None):
+    """True if the thread's registers are those of a running CPU (CPU
+    threads, and task threads that were on a CPU at the crash); False for
+    a task switched out, whose registers come from its saved frame."""
+    thread = thread or gdb.selected_thread()
+    if is_cpu_thread(thread):
+        return True
+    details = thread_details(thread)
+    if "running" in details:
+        return details["running"] != "-1"
+    return "at the crash" in (getattr(thread, "details", None) or "")
 
 
 def thread_cpu(thread=None):
@@ -211,6 +228,10 @@ def thread_cpu(thread=None):
     name = thread.name or ""
     if name.startswith("CPU#"):
         return int(name[4:].split()[0])
+    # Free-form details such as "S sleeping, last on CPU#1".
+    match = re.search(r"CPU#(\d+)", getattr(thread, "details", None) or "")
+    if match:
+        return int(match.group(1))
     return thread.num - 1
 
 
@@ -231,11 +252,13 @@ def monitor(cmd):
 
 
 def is_vmcore_stub():
-    """True if connected to vmcore-gdbserver (its threads carry key=value
-    details); cached until the next stop."""
+    """True if connected to vmcore-gdbserver (it names its threads, and
+    answers `monitor kaslr`); cached until the next stop."""
     if "is_stub" not in _state:
         thread = gdb.selected_thread()
-        _state["is_stub"] = bool(thread and "task" in thread_details(thread))
+        named = bool(thread and ((thread.name or "").startswith("CPU#")
+                                 or "task" in thread_details(thread)))
+        _state["is_stub"] = named and monitor("kaslr") is not None
     return _state["is_stub"]
 
 

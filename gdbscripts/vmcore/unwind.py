@@ -17,8 +17,9 @@ arch/x86/kernel/unwind_orc.c rules:
     registers are still those of the trapped context;
   * the unwind ends at an end-of-stack entry or at a pt_regs from user mode
     (syscall entry), without inventing a user-space frame.
-Frames of user space, and kernel code no ORC table covers, are left to
-gdb's other unwinders.
+Frames of user space, kernel code no ORC table covers and ranges whose ORC
+entry is undefined are left to gdb's other unwinders (DWARF CFI from
+vmlinux's .debug_frame).
 
 Each crossing (a pt_regs) is remembered so that `vbt` can print it the way
 crash prints `[exception RIP: ...]` blocks.  `set vmcore-orc off` (or
@@ -132,8 +133,7 @@ class OrcUnwinder(Unwinder):
     def _frame0_is_exact():
         """Frame 0's pc is exact on CPU threads; on a sleeping task it is the
         return address into __schedule (or ret_from_fork for a new task)."""
-        details = target.thread_details()
-        return details.get("running", "0") != "-1"
+        return target.is_running_thread()
 
     def _is_exact(self, pending, level, pc, sp):
         if level == 0:
@@ -171,8 +171,12 @@ class OrcUnwinder(Unwinder):
         bp = self._read_reg(pending, "rbp")
         frame_id = FrameId(sp, entry.ip)
 
-        if entry.kind in (orc.END, orc.UNDEFINED) or entry.sp_reg == orc.REG_UNDEFINED:
+        if entry.kind == orc.END:
             return self._outermost(pending, frame_id, pc, sp, sp)
+        if entry.kind == orc.UNDEFINED or entry.sp_reg == orc.REG_UNDEFINED:
+            # objtool left this range undescribed (e.g. the tail of
+            # __crash_kexec after crash_setup_regs): gdb's DWARF CFI unwinds it.
+            return None
 
         # The caller's stack pointer (or, for REGS frames, the pt_regs base).
         if entry.sp_reg == orc.REG_SP:
@@ -453,12 +457,24 @@ def _format_crossing(crossing, cr2):
     return ["    " + line for line in lines]
 
 
-def _frame_line(frame, level):
+def _symbolize_return(pc):
+    """name+offset of a return address, looked up at pc-1 so that a call
+    at the very end of a function (to a noreturn callee) names the caller."""
+    symbol = _symbolize(pc - 1)
+    if symbol is None:
+        return None
+    name, _, offset = symbol.partition("+")
+    return "%s+%d" % (name, (int(offset) if offset else 0) + 1)
+
+
+def _frame_line(frame, level, exact):
     pc = frame.pc()
     name = frame.name()
     func = "??"
     if name:
-        symbol = _symbolize(pc) if frame.type() != gdb.INLINE_FRAME else None
+        symbol = None
+        if frame.type() != gdb.INLINE_FRAME:
+            symbol = _symbolize(pc) if exact else _symbolize_return(pc)
         func = symbol if symbol and symbol.split("+")[0] == name else name
     text = "#%-3d" % level
     if frame.type() == gdb.INLINE_FRAME:
@@ -525,7 +541,8 @@ N limits the number of frames; -a does every CPU thread."""
             if level and stack != previous_stack and previous_stack is not None:
                 gdb.write("--- <%s> ---\n" % previous_stack)
             previous_stack = stack
-            line = _frame_line(frame, level)
+            exact = level == 0 or (sp is not None and (frame.pc(), sp) in UNWINDER.exact_pcs)
+            line = _frame_line(frame, level, exact)
             if sp is not None:
                 line = "%s  [rsp %016x]" % (line, sp)
             gdb.write(line + "\n")
