@@ -21,8 +21,10 @@ STUB_UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_rsp*.c
 $(foreach t,$(STUB_UNIT_TESTS),$(eval TEST_EXTRA_OBJS_$(t:test_%=%) := $(BUILD)/san/libstub.a $(BUILD)/san/libmemmodel.a))
 $(STUB_UNIT_TESTS:%=$(BUILD)/tests/%): $(BUILD)/san/libstub.a $(STUB_HDRS)
 
-# Fuzz targets over the stub: compiled from source by clang with the fuzzer's instrumentation.
-FUZZ_EXTRA_SRCS_rsp := $(STUB_LIB_SRCS) $(MEMMODEL_SRCS)
+# Fuzz target over the stub (tests/fuzz/fuzz_rsp.c): the generic rule of tests/tests.mk
+# compiles memmodel; the stub sources are added here.
+FUZZ_EXTRA_SRCS_rsp := $(STUB_LIB_SRCS)
+$(BUILD)/fuzz/fuzz_rsp: $(STUB_LIB_SRCS) $(STUB_HDRS)
 
 # The kernel's gdb scripts for the dumped release (Debian linux-source), configured with the
 # installed kernel's config: `make scripts_gdb` generates scripts/gdb/linux/constants.py.
