@@ -82,7 +82,7 @@ static struct vm_error *build_rank(struct kdump_file *f)
 static struct vm_error *load_bitmaps(struct kdump_file *f, uint64_t off, uint64_t len)
 {
 	struct dump_source *src = &f->src;
-	if (off > src->size || len > src->size - off)
+	if (off > src->size || len > src->size - off || !source_can_hold(src, len))
 		return vm_error_create(VM_ERR_FORMAT, off,
 				       "%s: bitmaps (%#llx bytes at %#llx) run past the end of the file",
 				       src->path, (unsigned long long)len, (unsigned long long)off);
@@ -136,8 +136,8 @@ static struct vm_error *open_file(struct dump *d, const char *path, struct kdump
 	uint32_t bs = f->block_size;
 	if (f->header_version < 0)
 		return vm_error_create(VM_ERR_FORMAT, 8, "%s: header version %d", path, f->header_version);
-	if (bs < 512 || bs > (1u << 20) || (bs & (bs - 1)))
-		return vm_error_create(VM_ERR_FORMAT, 428, "%s: block size %u is not a power of two in [512, 1M]",
+	if (bs < 1024 || bs > (1u << 16) || (bs & (bs - 1)))
+		return vm_error_create(VM_ERR_FORMAT, 428, "%s: block size %u is not a power of two in [1K, 64K]",
 				       path, bs);
 	if (f->sub_hdr_size == 0 && f->header_version >= 1)
 		return vm_error_create(VM_ERR_FORMAT, 432, "%s: header version %d but no sub header",
@@ -214,7 +214,7 @@ static int cmp_file_start(const void *a, const void *b)
 static struct vm_error *read_blob(struct kdump_file *f, uint64_t off, uint64_t len, const char *what,
 				  uint8_t **ret)
 {
-	if (len > MAX_NOTES_SIZE)
+	if (len > MAX_NOTES_SIZE || !source_can_hold(&f->src, len))
 		return vm_error_create(VM_ERR_FORMAT, off, "%s: %s of %llu bytes at %#llx is too large",
 				       f->src.path, what, (unsigned long long)len, (unsigned long long)off);
 	uint8_t *buf = malloc((size_t)len + 1);

@@ -41,6 +41,15 @@ struct dump_source {
 
 struct vm_error *source_open(const char *path, struct dump_source *src);
 void source_close(struct dump_source *src);
+/*
+ * Whether a structure of len bytes could be stored in the file at all: caps what a header may make
+ * us allocate (a flattened file's content size can claim far more than the file holds).
+ */
+static inline bool source_can_hold(const struct dump_source *src, uint64_t len)
+{
+	return len <= src->file_size;
+}
+
 /* Read exactly len content bytes at off (gaps in a flattened file read as zeros). */
 struct vm_error *source_read(struct dump_source *src, uint64_t off, void *buf, size_t len);
 

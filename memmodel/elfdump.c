@@ -44,7 +44,8 @@ static struct vm_error *read_phdrs(struct dump_source *src, const Elf64_Ehdr *eh
 	if (eh->e_phentsize != sizeof(Elf64_Phdr))
 		return vm_error_create(VM_ERR_FORMAT, 0, "%s: e_phentsize is %u, expected %zu", src->path,
 				       eh->e_phentsize, sizeof(Elf64_Phdr));
-	if (eh->e_phoff > src->size || phnum > (src->size - eh->e_phoff) / sizeof(Elf64_Phdr))
+	if (eh->e_phoff > src->size || phnum > (src->size - eh->e_phoff) / sizeof(Elf64_Phdr) ||
+	    !source_can_hold(src, phnum * sizeof(Elf64_Phdr)))
 		return vm_error_create(VM_ERR_FORMAT, eh->e_phoff,
 				       "%s: %llu program headers at %#llx run past the end of the file",
 				       src->path, (unsigned long long)phnum, (unsigned long long)eh->e_phoff);
@@ -66,7 +67,8 @@ static struct vm_error *append_notes(struct dump *d, const Elf64_Phdr *p)
 	struct dump_source *src = &d->elf_src;
 	if (p->p_filesz == 0)
 		return NULL;
-	if (p->p_filesz > MAX_NOTES_SIZE || d->raw_notes_len + p->p_filesz > MAX_NOTES_SIZE)
+	if (p->p_filesz > MAX_NOTES_SIZE || d->raw_notes_len + p->p_filesz > MAX_NOTES_SIZE ||
+	    !source_can_hold(src, p->p_filesz))
 		return vm_error_create(VM_ERR_FORMAT, p->p_offset, "%s: PT_NOTE at %#llx is %llu bytes, too large",
 				       src->path, (unsigned long long)p->p_offset,
 				       (unsigned long long)p->p_filesz);
@@ -235,25 +237,6 @@ static bool page_has_data(const struct elf_state *e, uint64_t page, uint64_t pag
 	return false;
 }
 
-enum vm_errcode elfdump_page_state(struct dump *d, uint64_t paddr)
-{
-	const struct elf_load *l;
-	enum elf_where w = locate(&d->elf, paddr, &l);
-	switch (w) {
-	case IN_DATA:
-		if (l->offset + (paddr - l->paddr) >= d->elf_src.size)
-			return VM_ERR_INCOMPLETE;
-		return 0;
-	case IN_EXCLUDED: return VM_ERR_EXCLUDED;
-	case IN_HOLE:
-	case IN_BEYOND:
-		break;
-	}
-	if (page_has_data(&d->elf, paddr & ~(uint64_t)(d->desc.page_size - 1), d->desc.page_size))
-		return 0;
-	return w == IN_HOLE ? VM_ERR_HOLE : VM_ERR_BEYOND;
-}
-
 static struct vm_error *where_error(struct dump *d, enum vm_errcode code, uint64_t paddr)
 {
 	uint64_t page = paddr & ~(uint64_t)(d->desc.page_size - 1);
@@ -265,9 +248,14 @@ static struct vm_error *where_error(struct dump *d, enum vm_errcode code, uint64
 			       (unsigned long long)paddr, why);
 }
 
-struct vm_error *elfdump_read(struct dump *d, uint64_t paddr, void *buf, size_t len, bool zero_excluded)
+/*
+ * Walk [paddr, paddr + len) as a read would, copying into buf unless it is NULL (then only
+ * classify, without reading). Returns 0, or the reason the byte at *fail cannot be read; an I/O
+ * error is returned in *ioerr with code VM_ERR_OS.
+ */
+static enum vm_errcode elf_walk(struct dump *d, uint64_t paddr, uint8_t *out, size_t len, bool zero_excluded,
+				uint64_t *fail, struct vm_error **ioerr)
 {
-	uint8_t *out = buf;
 	uint64_t ps = d->desc.page_size;
 	while (len) {
 		const struct elf_load *l;
@@ -279,31 +267,57 @@ struct vm_error *elfdump_read(struct dump *d, uint64_t paddr, void *buf, size_t 
 			if (chunk > len)
 				chunk = len;
 			if (off >= d->elf_src.size) {
-				if (!zero_excluded)
-					return where_error(d, VM_ERR_INCOMPLETE, paddr);
-				memset(out, 0, chunk);
+				if (!zero_excluded) {
+					*fail = paddr;
+					return VM_ERR_INCOMPLETE;
+				}
+				if (out)
+					memset(out, 0, chunk);
 			} else {
 				uint64_t have = d->elf_src.size - off < chunk ? d->elf_src.size - off : chunk;
-				struct vm_error *err = source_read(&d->elf_src, off, out, have);
-				if (err)
-					return err;
+				if (out && (*ioerr = source_read(&d->elf_src, off, out, have))) {
+					*fail = paddr;
+					return VM_ERR_OS;
+				}
 				chunk = have;
 			}
 		} else if ((w == IN_EXCLUDED && zero_excluded) ||
-			   (w != IN_EXCLUDED && page_has_data(&d->elf, paddr & ~(uint64_t)(ps - 1), ps))) {
+			   (w != IN_EXCLUDED && page_has_data(&d->elf, paddr & ~(ps - 1), ps))) {
 			chunk = next_boundary(&d->elf, paddr) - paddr;
 			if (w != IN_EXCLUDED && chunk > ps - paddr % ps)
 				chunk = ps - paddr % ps;
 			if (chunk > len)
 				chunk = len;
-			memset(out, 0, chunk);
+			if (out)
+				memset(out, 0, chunk);
 		} else {
-			return where_error(d, w == IN_EXCLUDED ? VM_ERR_EXCLUDED
-					   : w == IN_HOLE ? VM_ERR_HOLE : VM_ERR_BEYOND, paddr);
+			*fail = paddr;
+			return w == IN_EXCLUDED ? VM_ERR_EXCLUDED : w == IN_HOLE ? VM_ERR_HOLE : VM_ERR_BEYOND;
 		}
-		out += chunk;
+		if (out)
+			out += chunk;
 		paddr += chunk;
 		len -= chunk;
 	}
-	return NULL;
+	return 0;
+}
+
+/* A page is readable when all of it is: data, or hole bytes beside data in the same page. */
+enum vm_errcode elfdump_page_state(struct dump *d, uint64_t paddr)
+{
+	uint64_t ps = d->desc.page_size, page = paddr & ~(ps - 1), fail;
+	struct vm_error *ioerr = NULL;
+	if (page > UINT64_MAX - ps)
+		return VM_ERR_BEYOND;
+	return elf_walk(d, page, NULL, ps, false, &fail, &ioerr);
+}
+
+struct vm_error *elfdump_read(struct dump *d, uint64_t paddr, void *buf, size_t len, bool zero_excluded)
+{
+	uint64_t fail = 0;
+	struct vm_error *ioerr = NULL;
+	enum vm_errcode code = elf_walk(d, paddr, buf, len, zero_excluded, &fail, &ioerr);
+	if (code == VM_ERR_OS)
+		return ioerr;
+	return code ? where_error(d, code, fail) : NULL;
 }
