@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lldb.h"
 #include "monitor.h"
 #include "tdesc.h"
 
@@ -584,6 +585,18 @@ static void h_qemu_supported(struct ctx *c, const char *args)
 	rsp_buf_adds(&c->reply, "PhyMemMode");
 }
 
+static void h_host_info(struct ctx *c, const char *args)
+{
+	(void)args;
+	lldb_host_info(c->t, &c->reply);
+}
+
+static void h_process_info(struct ctx *c, const char *args)
+{
+	(void)args;
+	lldb_process_info(&c->reply);
+}
+
 typedef void handler_fn(struct ctx *c, const char *args);
 
 static const struct handler {
@@ -630,6 +643,9 @@ static const struct handler {
 	{ "vCont?", h_vcont_query },
 	{ "vCont", h_vcont },
 	{ "vKill", h_vkill },
+	/* LLDB extensions (lldb.h) */
+	{ "qHostInfo", h_host_info },
+	{ "qProcessInfo", h_process_info },
 };
 
 static const struct handler *find_handler(const char *pkt, const char **args)

@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../memmodel/convert.h"
 #include "../memmodel/dump.h"
 #include "../memmodel/kernel.h"
+#include "../memmodel/sysinfo.h"
 #include "handlers.h"
 #include "locate.h"
 #include "monitor.h"
@@ -28,6 +30,12 @@ static const char usage_text[] =
 	"  --debug             log packets and errors on stderr\n"
 	"  --help, --version\n"
 	"\n"
+	"       vmcore-gdbserver info [--json] [--vmlinux PATH] DUMP [DUMP...]\n"
+	"  what the dump holds: release, CPUs, tasks, panic, memory layout (like crash's `sys`)\n"
+	"\n"
+	"       vmcore-gdbserver convert --compress=zstd|snappy|lzo|zlib|none [--dump-level N] IN [IN...] OUT\n"
+	"  rewrite a dump as kdump-compressed (readable by crash, libkdumpfile, makedumpfile)\n"
+	"\n"
 	"Several files are the parts of one split dump. The dump is never written.\n";
 
 static char *cache_dir(void)
@@ -47,6 +55,135 @@ static char *cache_dir(void)
 		return dir;
 	}
 	return NULL;
+}
+
+/* Open the dump and its kernel; vmlinux is found from the dump unless given. */
+static struct vm_error *open_kernel(char **paths, size_t npaths, const char *vmlinux_arg,
+				    struct dump **dump, struct kernel **kernel, char **vmlinux)
+{
+	*vmlinux = vmlinux_arg ? strdup(vmlinux_arg) : NULL;
+	struct vm_error *err = dump_open((const char *const *)paths, npaths, NULL, dump);
+	if (err)
+		return err;
+	if (!*vmlinux) {
+		char *cache = cache_dir();
+		err = locate_vmlinux(*dump, cache, vmlinux);
+		free(cache);
+		if (err) {
+			/* Still useful without it: CPU threads, registers and memory. */
+			fprintf(stderr, "vmcore-gdbserver: warning: %s\n", err->message);
+			vm_error_destroy(err);
+		}
+	}
+	return kernel_open(*dump, *vmlinux, kernel);
+}
+
+static void close_kernel(struct dump *dump, struct kernel *kernel, char *vmlinux)
+{
+	if (kernel)
+		kernel_close(kernel);
+	if (dump)
+		dump_close(dump);
+	free(vmlinux);
+}
+
+static int cmd_info(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "vmlinux", required_argument, NULL, 'v' },
+		{ 0 },
+	};
+	bool json = false;
+	const char *vmlinux_arg = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'j')
+			json = true;
+		else if (c == 'v')
+			vmlinux_arg = optarg;
+		else
+			return 2;
+	}
+	if (optind >= argc) {
+		fputs("usage: vmcore-gdbserver info [--json] [--vmlinux PATH] DUMP [DUMP...]\n", stderr);
+		return 2;
+	}
+	struct dump *dump = NULL;
+	struct kernel *kernel = NULL;
+	char *vmlinux = NULL;
+	struct vm_error *err = open_kernel(argv + optind, (size_t)(argc - optind), vmlinux_arg, &dump,
+					   &kernel, &vmlinux);
+	if (!err)
+		err = kernel_sysinfo_write(kernel, stdout, json);
+	int rc = 0;
+	if (err) {
+		fprintf(stderr, "vmcore-gdbserver: %s\n", err->message);
+		vm_error_destroy(err);
+		rc = 1;
+	}
+	close_kernel(dump, kernel, vmlinux);
+	return rc;
+}
+
+static void convert_progress(void *arg, uint64_t done, uint64_t total)
+{
+	*(bool *)arg = true;
+	fprintf(stderr, "\rvmcore-gdbserver: converted %llu of %llu pages", (unsigned long long)done,
+		(unsigned long long)total);
+}
+
+static int cmd_convert(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "compress", required_argument, NULL, 'c' },
+		{ "dump-level", required_argument, NULL, 'd' },
+		{ 0 },
+	};
+	bool progress_shown = false;
+	struct convert_options co = { .compression = CONVERT_ZLIB, .progress = convert_progress,
+				      .progress_arg = &progress_shown };
+	struct vm_error *err = NULL;
+	int c;
+	bool compress_given = false;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'c') {
+			err = convert_compression_parse(optarg, &co.compression);
+			compress_given = true;
+		} else if (c == 'd') {
+			char *end;
+			co.dump_level = (int)strtol(optarg, &end, 0);
+			if (*end || end == optarg)
+				err = vm_error_create(VM_ERR_INVALID, 0, "--dump-level '%s' is not a number", optarg);
+		} else {
+			return 2;
+		}
+		if (err) {
+			fprintf(stderr, "vmcore-gdbserver: %s\n", err->message);
+			vm_error_destroy(err);
+			return 2;
+		}
+	}
+	if (!compress_given || argc - optind < 2) {
+		fputs("usage: vmcore-gdbserver convert --compress=zstd|snappy|lzo|zlib|none "
+		      "[--dump-level N] IN [IN...] OUT\n", stderr);
+		return 2;
+	}
+	struct dump *dump = NULL;
+	err = dump_open((const char *const *)argv + optind, (size_t)(argc - optind - 1), NULL, &dump);
+	if (!err)
+		err = dump_convert(dump, &co, argv[argc - 1]);
+	int rc = 0;
+	if (progress_shown)
+		fputc('\n', stderr);
+	if (err) {
+		fprintf(stderr, "vmcore-gdbserver: %s\n", err->message);
+		vm_error_destroy(err);
+		rc = 1;
+	}
+	if (dump)
+		dump_close(dump);
+	return rc;
 }
 
 static int serve(int argc, char **argv)
@@ -111,45 +248,30 @@ static int serve(int argc, char **argv)
 
 	struct dump *dump = NULL;
 	struct kernel *kernel = NULL;
-	char *vmlinux = vmlinux_arg ? strdup(vmlinux_arg) : NULL;
+	char *vmlinux = NULL;
 	int rc = 1;
-	struct vm_error *err = dump_open((const char *const *)argv + optind, (size_t)(argc - optind), NULL, &dump);
+	struct vm_error *err = open_kernel(argv + optind, (size_t)(argc - optind), vmlinux_arg, &dump,
+					   &kernel, &vmlinux);
 	if (err) {
 		fprintf(stderr, "vmcore-gdbserver: %s\n", err->message);
-		goto out;
+		vm_error_destroy(err);
+	} else {
+		struct target target;
+		target_init(&target, kernel, vmlinux, tasks);
+		target.debug = so.debug;
+		rc = server_run(&target, &so);
+		target_free(&target);
 	}
-	if (!vmlinux) {
-		char *cache = cache_dir();
-		err = locate_vmlinux(dump, cache, &vmlinux);
-		free(cache);
-		if (err) {
-			/* Still useful without it: CPU threads, registers and memory. */
-			fprintf(stderr, "vmcore-gdbserver: warning: %s\n", err->message);
-			vm_error_destroy(err);
-		}
-	}
-	err = kernel_open(dump, vmlinux, &kernel);
-	if (err) {
-		fprintf(stderr, "vmcore-gdbserver: %s\n", err->message);
-		goto out;
-	}
-	struct target target;
-	target_init(&target, kernel, vmlinux, tasks);
-	target.debug = so.debug;
-	rc = server_run(&target, &so);
-	target_free(&target);
-out:
-	vm_error_destroy(err);
-	if (kernel)
-		kernel_close(kernel);
-	if (dump)
-		dump_close(dump);
-	free(vmlinux);
+	close_kernel(dump, kernel, vmlinux);
 	return rc;
 }
 
 int main(int argc, char **argv)
 {
 	ignore_sigpipe();
+	if (argc > 1 && strcmp(argv[1], "info") == 0)
+		return cmd_info(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "convert") == 0)
+		return cmd_convert(argc - 1, argv + 1);
 	return serve(argc, argv);
 }
