@@ -17,7 +17,7 @@ LIBS := -ldw -lelf -lz -llzo2 -lsnappy -lzstd
 DEB_PACKAGES := build-essential clang libdw-dev libelf-dev zlib1g-dev liblzo2-dev libsnappy-dev \
 	libzstd-dev libcmocka-dev gdb python3 python3-pytest qemu-system-x86 kexec-tools \
 	busybox-static makedumpfile crash libkdumpfile-dev python3-drgn cpio zstd xz-utils jq \
-	linux-image-amd64 linux-headers-amd64 lldb nodejs
+	linux-image-amd64 linux-headers-amd64 lldb nodejs linux-source-6.1
 
 .PHONY: all deps check demo samples unit integration fuzz-short clean install bench
 all: $(BUILD)/vmcore-gdbserver
