@@ -1,0 +1,106 @@
+"""The virtio helper (gdbscripts/vmcore/virtio.py: vvirtio) through vmcore-gdbserver and a real
+gdb on the sample dumps.  Devices are checked against what the crashed kernel logged on the
+serial console; the virtio-bug scenario's virtqueue against the values its module printed."""
+import os
+import re
+
+import pytest
+
+from gdbtest import ROOT, Samples, gdb_batch, stdio_target
+
+ENTRY = os.path.join(ROOT, "gdbscripts", "vmcore_gdb.py")
+DEVICE = re.compile(r"^(virtio\d+) virtio_device (0x[0-9a-f]+) device id (\d+) vendor 0x[0-9a-f]+ "
+                    r"driver (\S+)", re.M)
+VQ = re.compile(r"^\s*vq (0x[0-9a-f]+) (\S+) index (\d+) \((split|packed)\)", re.M)
+
+
+@pytest.fixture(scope="module")
+def samples():
+    return Samples.load()
+
+
+def pick(samples, scenario):
+    for fmt in ("kdump", "elf"):
+        found = samples.dumps(scenario=scenario, format=fmt)
+        if found:
+            return found[0]
+    return samples.dump(scenario=scenario)
+
+
+def scripts(samples, dump, commands, timeout=600):
+    return gdb_batch(stdio_target(dump["files"]), ["source " + ENTRY] + list(commands),
+                     vmlinux=samples.vmlinux, timeout=timeout)
+
+
+def first_kernel_blk_queues(serial_log):
+    """Request queues of the crashed kernel's virtio_blk, from its first boot-log line
+    `virtio_blk virtioN: Q/0/0 default/read/poll queues` (the capture kernel logs later)."""
+    with open(serial_log, errors="replace") as f:
+        match = re.search(r"virtio_blk (virtio\d+): (\d+)/\d+/\d+ default/read/poll queues", f.read())
+    if not match:
+        pytest.skip("the serial log has no virtio_blk queue line")
+    return match.group(1), int(match.group(2))
+
+
+def vq_fields(text):
+    """Every 'name value' pair of vvirtio's virtqueue lines as {name: int}."""
+    fields = {}
+    for name, value in re.findall(r"\b([a-z_]+(?: idx)?) (\d+)\b", text):
+        fields.setdefault(name.replace(" ", "_"), int(value))
+    return fields
+
+
+def test_devices_and_queues_match_the_boot_log(samples):
+    dump = pick(samples, "sysrq")
+    scenario = samples.manifest["scenarios"][dump["run"]]
+    if "serial_log" not in scenario:
+        pytest.skip("the manifest gives no serial log for %s" % dump["run"])
+    name, queues = first_kernel_blk_queues(scenario["serial_log"])
+    out = scripts(samples, dump, ["vvirtio"])
+    devices = {m[0]: (int(m[2]), m[3]) for m in DEVICE.findall(out)}
+    assert devices.get(name) == (2, "virtio_blk"), out
+    blk = out.split(name + " virtio_device", 1)[1].split("\nvirtio", 1)[0]
+    vqs = VQ.findall(blk)
+    assert [(vq[1], int(vq[2])) for vq in vqs] == [("req.%d" % i, i) for i in range(queues)], blk
+    first = vqs[0][0]
+    listed = vq_fields(blk.split("vq " + first, 1)[1].split("\n  vq ", 1)[0])
+    decoded = vq_fields(scripts(samples, dump, ["vvirtio -q " + first]).split("vq " + first, 1)[1])
+    assert decoded == listed, (listed, decoded)
+    assert decoded["num"] in (64, 128, 256, 512, 1024) and 0 <= decoded["num_free"] <= decoded["num"]
+
+
+def test_missing_vring_type_is_explained(samples):
+    dump = pick(samples, "sysrq")
+    out = scripts(samples, dump, [
+        "python [gdb.execute('remove-symbol-file ' + o.filename) for o in gdb.objfiles() "
+        "if o.filename.endswith('virtio_ring.ko')]",
+        "vvirtio -q 0x1000"])
+    assert "struct vring_virtqueue is not in the loaded debug info" in out, out[-2000:]
+
+
+def expected_vq(truth):
+    """(virtqueue address, {field: value}) printed by the virtio-bug scenario."""
+    addr = None
+    for key in ("vq", "virtqueue", "vq_addr"):
+        if isinstance(truth.get(key), str):
+            addr = int(truth[key], 16)
+    if addr is None:
+        pytest.fail("virtio-bug truth names no virtqueue address: %s" % sorted(truth))
+    names = ("num", "num_free", "free_head", "avail_idx", "used_idx", "last_used_idx",
+             "indirect", "event", "broken", "num_added")
+    values = {}
+    for name in names:
+        for key in (name, "vq_" + name):
+            if key in truth:
+                values[name] = int(truth[key])
+    return addr, values
+
+
+def test_virtio_bug_virtqueue_values(samples):
+    dump = pick(samples, "virtio-bug")
+    addr, expected = expected_vq(samples.truth(dump))
+    assert "num_free" in expected, expected
+    out = scripts(samples, dump, ["vvirtio -q 0x%x" % addr])
+    decoded = vq_fields(out.split("vq 0x%x" % addr, 1)[1])
+    for name, value in expected.items():
+        assert decoded.get(name) == value, (name, value, out)
