@@ -531,22 +531,23 @@ N limits the number of frames; -a does every CPU thread."""
         level = 0
         previous_stack = None
         while frame is not None and level < limit:
-            sp = None
-            if frame.type() != gdb.INLINE_FRAME:
-                try:
-                    sp = int(frame.read_register("rsp")) & target.ULONG_MASK
-                except (gdb.error, ValueError):
-                    sp = None
+            inline = frame.type() == gdb.INLINE_FRAME
+            try:
+                # An inline frame shares the registers of the real frame it
+                # sits in, so its rsp names the stack it runs on.
+                sp = int(frame.read_register("rsp")) & target.ULONG_MASK
+            except (gdb.error, ValueError):
+                sp = None
             stack = _stack_name(stacks, sp) if sp is not None else previous_stack
             if level and stack != previous_stack and previous_stack is not None:
                 gdb.write("--- <%s> ---\n" % previous_stack)
             previous_stack = stack
-            exact = level == 0 or (sp is not None and (frame.pc(), sp) in UNWINDER.exact_pcs)
+            exact = level == 0 or (frame.pc(), sp) in UNWINDER.exact_pcs
             line = _frame_line(frame, level, exact)
-            if sp is not None:
+            if sp is not None and not inline:
                 line = "%s  [rsp %016x]" % (line, sp)
             gdb.write(line + "\n")
-            if sp is not None:
+            if sp is not None and not inline:
                 crossing = UNWINDER.crossings.get((frame.pc(), sp))
                 if crossing is not None:
                     cr2 = None
@@ -556,7 +557,7 @@ N limits the number of frames; -a does every CPU thread."""
                             cr2 = None
                     for text in _format_crossing(crossing, cr2):
                         gdb.write(text + "\n")
-            if sp is not None and (frame.pc(), sp) in UNWINDER.terminal:
+            if sp is not None and not inline and (frame.pc(), sp) in UNWINDER.terminal:
                 break
             try:
                 frame = frame.older()
