@@ -1,0 +1,416 @@
+/*
+ * A minimal GDB remote-protocol client for the benchmarks: it starts the stub on a socketpair
+ * (the stub's stdio transport, as `target remote | cmd` does) or connects to a TCP port, and
+ *
+ *   rsp_bulk ready [--tcp HOST:PORT] -- CMD...
+ *       times start -> first answered packet (qSupported), -> stop reply (`?`) and -> complete
+ *       thread list (qfThreadInfo/qsThreadInfo), then counts the threads;
+ *   rsp_bulk read --start ADDR --len BYTES [--deref ADDR] [--phys] [--chunk N] [--window N]
+ *                 [--tcp HOST:PORT] -- CMD...
+ *       switches to no-ack mode and reads [start, start+len) with `m` requests sent back to back,
+ *       up to --window outstanding, and prints MB/s and a checksum (bench/checksum.h).
+ *       --deref: the start is relative to the u64 stored at ADDR (e.g. page_offset_base);
+ *       --phys: read physical addresses (Qqemu.PhyMemMode:1).
+ *
+ * When it started the stub itself it closes the connection, waits for it and reports the stub's
+ * peak RSS (ru_maxrss) as well. Output: one JSON object on stdout; errors on stderr, exit 1.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checksum.h"
+
+struct conn {
+	int fd;
+	pid_t child; /* 0 when connected over TCP */
+	bool noack;
+	unsigned char in[1 << 16];
+	size_t in_pos, in_len;
+	char *pkt; /* last reply, decoded from run-length encoding, NUL-terminated */
+	size_t pkt_len, pkt_cap;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("rsp_bulk: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(1);
+}
+
+static void write_all(struct conn *c, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(c->fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			die("write to stub: %s", n < 0 ? strerror(errno) : "closed");
+		buf += n;
+		len -= n;
+	}
+}
+
+static int read_byte(struct conn *c)
+{
+	if (c->in_pos == c->in_len) {
+		ssize_t n;
+		do
+			n = read(c->fd, c->in, sizeof(c->in));
+		while (n < 0 && errno == EINTR);
+		if (n <= 0)
+			die("stub closed the connection%s%s", n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+		c->in_pos = 0;
+		c->in_len = n;
+	}
+	return c->in[c->in_pos++];
+}
+
+static size_t frame(char *out, const char *payload)
+{
+	unsigned sum = 0;
+	for (const char *p = payload; *p; p++)
+		sum += (unsigned char)*p;
+	return sprintf(out, "$%s#%02x", payload, sum & 0xff);
+}
+
+static void send_packet(struct conn *c, const char *payload)
+{
+	size_t len = strlen(payload) + 5;
+	char *buf = malloc(len);
+	if (!buf)
+		die("out of memory");
+	write_all(c, buf, frame(buf, payload));
+	free(buf);
+}
+
+static void pkt_put(struct conn *c, char ch)
+{
+	if (c->pkt_len + 2 > c->pkt_cap) {
+		c->pkt_cap = c->pkt_cap ? c->pkt_cap * 2 : 4096;
+		c->pkt = realloc(c->pkt, c->pkt_cap);
+		if (!c->pkt)
+			die("out of memory");
+	}
+	c->pkt[c->pkt_len++] = ch;
+}
+
+/* Next `$...#xx` packet; acks and notifications before it are skipped. */
+static void recv_packet(struct conn *c)
+{
+	int ch;
+	for (;;) {
+		ch = read_byte(c);
+		if (ch == '$')
+			break;
+		if (ch == '%') /* notification: skip to its checksum */
+			while (read_byte(c) != '#')
+				;
+	}
+	c->pkt_len = 0;
+	for (;;) {
+		ch = read_byte(c);
+		if (ch == '#')
+			break;
+		if (ch == '*' && c->pkt_len > 0) {
+			int count = read_byte(c) - 29;
+			char rep = c->pkt[c->pkt_len - 1];
+			for (int i = 0; i < count; i++)
+				pkt_put(c, rep);
+			continue;
+		}
+		pkt_put(c, (char)ch);
+	}
+	read_byte(c);
+	read_byte(c);
+	c->pkt[c->pkt_len] = '\0';
+	if (!c->noack)
+		write_all(c, "+", 1);
+}
+
+static const char *transact(struct conn *c, const char *payload)
+{
+	send_packet(c, payload);
+	recv_packet(c);
+	return c->pkt;
+}
+
+static void spawn(struct conn *c, char **cmd)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		die("socketpair: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(sv[0]);
+		dup2(sv[1], 0);
+		dup2(sv[1], 1);
+		close(sv[1]);
+		execvp(cmd[0], cmd);
+		fprintf(stderr, "rsp_bulk: exec %s: %s\n", cmd[0], strerror(errno));
+		_exit(127);
+	}
+	close(sv[1]);
+	c->fd = sv[0];
+	c->child = pid;
+}
+
+static void connect_tcp(struct conn *c, const char *hostport)
+{
+	char host[256];
+	const char *colon = strrchr(hostport, ':');
+	if (!colon || (size_t)(colon - hostport) >= sizeof(host))
+		die("--tcp wants HOST:PORT, got %s", hostport);
+	memcpy(host, hostport, colon - hostport);
+	host[colon - hostport] = '\0';
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai;
+	int rc = getaddrinfo(host, colon + 1, &hints, &ai);
+	if (rc)
+		die("%s: %s", hostport, gai_strerror(rc));
+	c->fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+	if (c->fd < 0 || connect(c->fd, ai->ai_addr, ai->ai_addrlen))
+		die("connect %s: %s", hostport, strerror(errno));
+	freeaddrinfo(ai);
+	c->child = 0;
+}
+
+/* Close the connection; if we started the stub, wait for it and return its peak RSS in KiB. */
+static long finish(struct conn *c)
+{
+	close(c->fd);
+	if (!c->child)
+		return -1;
+	struct rusage ru;
+	int status;
+	double deadline = now() + 10;
+	for (;;) {
+		pid_t r = wait4(c->child, &status, WNOHANG, &ru);
+		if (r == c->child)
+			return ru.ru_maxrss;
+		if (now() > deadline) {
+			/* A stub that ignores EOF on its transport: still measure it. */
+			kill(c->child, SIGTERM);
+			if (wait4(c->child, &status, 0, &ru) == c->child)
+				return ru.ru_maxrss;
+			return -1;
+		}
+		usleep(1000);
+	}
+}
+
+static int hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+static size_t packet_size(const char *qsupported)
+{
+	const char *p = strstr(qsupported, "PacketSize=");
+	return p ? strtoul(p + 11, NULL, 16) : 0;
+}
+
+static const char *hello(struct conn *c)
+{
+	write_all(c, "+", 1);
+	return transact(c, "qSupported:multiprocess+;swbreak+;hwbreak+;qRelocInsn+;fork-events+;"
+			   "vfork-events+;exec-events+;vContSupported+;QThreadEvents+;no-resumed+;"
+			   "xmlRegisters=i386");
+}
+
+/* t0: just before the stub was started (or the TCP connection made). */
+static int cmd_ready(struct conn *c, double t0)
+{
+	hello(c);
+	double t_first = now() - t0;
+	transact(c, "?");
+	double t_stop = now() - t0;
+	char stop[64];
+	snprintf(stop, sizeof(stop), "%.60s", c->pkt);
+	long threads = 0;
+	const char *reply = transact(c, "qfThreadInfo");
+	while (reply[0] == 'm') {
+		threads++;
+		for (const char *p = reply; *p; p++)
+			threads += *p == ',';
+		reply = transact(c, "qsThreadInfo");
+	}
+	double t_threads = now() - t0;
+	long rss = finish(c);
+	printf("{\"first_reply_seconds\": %.6f, \"stop_reply_seconds\": %.6f, \"thread_list_seconds\": %.6f, "
+	       "\"threads\": %ld, \"stop_reply\": \"",
+	       t_first, t_stop, t_threads, threads);
+	for (const char *p = stop; *p; p++)
+		if (*p != '"' && *p != '\\')
+			putchar(*p);
+	printf("\", \"stub_maxrss_kb\": %ld}\n", rss);
+	return 0;
+}
+
+static uint64_t read_u64(struct conn *c, uint64_t addr)
+{
+	char req[64];
+	snprintf(req, sizeof(req), "m%" PRIx64 ",8", addr);
+	const char *r = transact(c, req);
+	if (strlen(r) != 16)
+		die("reading 8 bytes at 0x%" PRIx64 ": reply '%.80s'", addr, r);
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | (uint64_t)(hexval(r[2 * i]) << 4 | hexval(r[2 * i + 1]));
+	return v;
+}
+
+static int cmd_read(struct conn *c, uint64_t start, uint64_t len, uint64_t deref, bool phys, size_t chunk,
+		    int window)
+{
+	size_t psize = packet_size(hello(c));
+	if (strcmp(transact(c, "QStartNoAckMode"), "OK") == 0)
+		c->noack = true;
+	if (deref)
+		start += read_u64(c, deref);
+	if (phys && strcmp(transact(c, "Qqemu.PhyMemMode:1"), "OK") != 0)
+		die("stub refused Qqemu.PhyMemMode:1: '%.80s'", c->pkt);
+	/* An `m` reply carries two hex digits per byte plus framing; keep a margin and whole pages. */
+	if (psize > 128 && chunk > (psize - 64) / 2) {
+		chunk = (psize - 64) / 2;
+		chunk &= chunk >= 4096 ? ~(size_t)4095 : ~(size_t)7;
+	}
+	if (chunk == 0)
+		die("packet size %zu too small", psize);
+
+	unsigned char *buf = malloc(chunk);
+	char *reqs = malloc((size_t)window * 48);
+	if (!buf || !reqs)
+		die("out of memory");
+	uint64_t sum = BENCH_CHECKSUM_SEED, sent = 0, done = 0;
+	int inflight = 0;
+	double t0 = now();
+	while (done < len) {
+		size_t rlen = 0;
+		while (inflight < window && sent < len) {
+			size_t n = len - sent < chunk ? len - sent : chunk;
+			char payload[48];
+			snprintf(payload, sizeof(payload), "m%" PRIx64 ",%zx", start + sent, n);
+			rlen += frame(reqs + rlen, payload);
+			sent += n;
+			inflight++;
+		}
+		if (rlen)
+			write_all(c, reqs, rlen);
+		recv_packet(c);
+		inflight--;
+		size_t want = len - done < chunk ? len - done : chunk;
+		if (c->pkt_len != 2 * want)
+			die("m 0x%" PRIx64 ",0x%zx: reply of %zu chars: '%.80s'", start + done, want, c->pkt_len,
+			    c->pkt);
+		for (size_t i = 0; i < want; i++) {
+			int hi = hexval(c->pkt[2 * i]), lo = hexval(c->pkt[2 * i + 1]);
+			if (hi < 0 || lo < 0)
+				die("m 0x%" PRIx64 ": bad hex in reply '%.80s'", start + done, c->pkt);
+			buf[i] = (unsigned char)(hi << 4 | lo);
+		}
+		sum = bench_checksum(sum, buf, want);
+		done += want;
+	}
+	double secs = now() - t0;
+	struct rusage self;
+	getrusage(RUSAGE_SELF, &self);
+	double client_cpu = self.ru_utime.tv_sec + self.ru_utime.tv_usec / 1e6 + self.ru_stime.tv_sec +
+			    self.ru_stime.tv_usec / 1e6;
+	long rss = finish(c);
+	printf("{\"seconds\": %.6f, \"bytes\": %" PRIu64 ", \"mbps\": %.2f, \"checksum\": \"%016" PRIx64
+	       "\", \"start\": \"0x%" PRIx64 "\", \"chunk\": %zu, \"window\": %d, \"packet_size\": %zu, "
+	       "\"noack\": %s, \"client_cpu_seconds\": %.3f, \"stub_maxrss_kb\": %ld}\n",
+	       secs, len, len / secs / 1e6, sum, start, chunk, window, psize, c->noack ? "true" : "false",
+	       client_cpu, rss);
+	return 0;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: rsp_bulk ready [--tcp HOST:PORT] -- CMD...\n"
+			"       rsp_bulk read --start ADDR --len BYTES [--deref ADDR] [--phys] [--chunk N]\n"
+			"                     [--window N] [--tcp HOST:PORT] -- CMD...\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage();
+	signal(SIGPIPE, SIG_IGN);
+	uint64_t start = 0, len = 0, deref = 0;
+	size_t chunk = 1 << 16;
+	int window = 32;
+	bool phys = false;
+	const char *tcp = NULL;
+	int i = 2;
+	for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (!strcmp(argv[i], "--phys")) {
+			phys = true;
+			continue;
+		}
+		if (i + 1 >= argc)
+			return usage();
+		const char *v = argv[++i];
+		if (!strcmp(argv[i - 1], "--tcp"))
+			tcp = v;
+		else if (!strcmp(argv[i - 1], "--start"))
+			start = strtoull(v, NULL, 0);
+		else if (!strcmp(argv[i - 1], "--len"))
+			len = strtoull(v, NULL, 0);
+		else if (!strcmp(argv[i - 1], "--deref"))
+			deref = strtoull(v, NULL, 0);
+		else if (!strcmp(argv[i - 1], "--chunk"))
+			chunk = strtoull(v, NULL, 0);
+		else if (!strcmp(argv[i - 1], "--window"))
+			window = atoi(v);
+		else
+			return usage();
+	}
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		die("out of memory");
+	double t0 = now();
+	if (tcp)
+		connect_tcp(c, tcp);
+	else if (i + 1 < argc)
+		spawn(c, argv + i + 1);
+	else
+		return usage();
+	if (!strcmp(argv[1], "ready"))
+		return cmd_ready(c, t0);
+	if (!strcmp(argv[1], "read") && len > 0 && chunk >= 8 && window >= 1)
+		return cmd_read(c, start, len, deref, phys, chunk & ~(size_t)7, window);
+	return usage();
+}
