@@ -126,9 +126,15 @@ def per_cpu_address(offset, cpu):
     return target.per_cpu_address(offset, cpu)
 
 
-def per_cpu_section_end():
-    """End of the static per-CPU section; static per-CPU symbols lie below it."""
-    return cached("per_cpu_end", lambda: symbol_address("__per_cpu_end"))
+# Kernel and module data live in the upper half of the address space; a
+# per-CPU symbol's address is an offset into the per-CPU areas: vmlinux's
+# .data..percpu is linked at 0, and a module's per-CPU section is loaded at
+# its mod->percpu pointer, which is such an offset too.
+KERNEL_HALF = 0xffff800000000000
+
+
+def is_per_cpu_symbol_address(addr):
+    return addr < KERNEL_HALF
 
 
 def selected_cpu():
@@ -182,7 +188,7 @@ def resolve_percpu(expr):
     except gdb.error as err:
         raise gdb.GdbError("cannot evaluate '%s': %s" % (expr, err))
     address = value.address
-    if address is not None and int(address) < per_cpu_section_end():
+    if address is not None and is_per_cpu_symbol_address(target.ulong(address)):
         return int(address), value.type, "static"
     gtype = value.type.strip_typedefs()
     if gtype.code == gdb.TYPE_CODE_PTR:
@@ -191,8 +197,8 @@ def resolve_percpu(expr):
             raise gdb.GdbError("'%s' is a void pointer: cast it to the per-CPU type, "
                                "e.g. (struct foo *)%s" % (expr, expr))
         return int(value), target, "dynamic"
-    raise gdb.GdbError("'%s' is neither a static per-CPU variable (address below "
-                       "__per_cpu_end) nor a __percpu pointer" % expr)
+    raise gdb.GdbError("'%s' is neither a per-CPU variable (its address would be a per-CPU "
+                       "offset, below 0x%x) nor a __percpu pointer" % (expr, KERNEL_HALF))
 
 
 def value_on_cpu(offset, gtype, cpu):
@@ -213,7 +219,7 @@ class VPerCpu(gdb.Command):
 
 Usage: vpercpu EXPR [CPU]
 
-EXPR is either a static per-CPU variable (e.g. runqueues.nr_running,
+EXPR is either a static per-CPU variable of vmlinux or of a module (e.g. runqueues.nr_running,
 current_task) or a __percpu pointer value from alloc_percpu() (e.g.
 stats_ptr, or net->mib.tcp_statistics); the pointed-to type is used.
 Each CPU's copy is printed: __per_cpu_offset[cpu] + the per-CPU offset.
