@@ -192,11 +192,11 @@ def resolve_percpu(expr):
         return int(address), value.type, "static"
     gtype = value.type.strip_typedefs()
     if gtype.code == gdb.TYPE_CODE_PTR:
-        target = gtype.target()
-        if target.strip_typedefs().code == gdb.TYPE_CODE_VOID:
+        pointee = gtype.target()
+        if pointee.strip_typedefs().code == gdb.TYPE_CODE_VOID:
             raise gdb.GdbError("'%s' is a void pointer: cast it to the per-CPU type, "
                                "e.g. (struct foo *)%s" % (expr, expr))
-        return int(value), target, "dynamic"
+        return target.ulong(value), pointee, "dynamic"
     raise gdb.GdbError("'%s' is neither a per-CPU variable (its address would be a per-CPU "
                        "offset, below 0x%x) nor a __percpu pointer" % (expr, KERNEL_HALF))
 
