@@ -126,15 +126,16 @@ def per_cpu_address(offset, cpu):
     return target.per_cpu_address(offset, cpu)
 
 
-# Kernel and module data live in the upper half of the address space; a
-# per-CPU symbol's address is an offset into the per-CPU areas: vmlinux's
-# .data..percpu is linked at 0, and a module's per-CPU section is loaded at
-# its mod->percpu pointer, which is such an offset too.
-KERNEL_HALF = 0xffff800000000000
+# Kernel and module data live in the upper half of the address space (from
+# 0xff00000000000000 with 5-level paging), while a per-CPU symbol's address
+# is a small offset into the per-CPU areas: vmlinux's .data..percpu is linked
+# at 0, and a module's per-CPU section is loaded at its mod->percpu pointer,
+# an offset into the first chunk's reserved region.
+PER_CPU_SYMBOL_LIMIT = 1 << 47
 
 
 def is_per_cpu_symbol_address(addr):
-    return addr < KERNEL_HALF
+    return addr < PER_CPU_SYMBOL_LIMIT
 
 
 def selected_cpu():
@@ -198,7 +199,7 @@ def resolve_percpu(expr):
                                "e.g. (struct foo *)%s" % (expr, expr))
         return target.ulong(value), pointee, "dynamic"
     raise gdb.GdbError("'%s' is neither a per-CPU variable (its address would be a per-CPU "
-                       "offset, below 0x%x) nor a __percpu pointer" % (expr, KERNEL_HALF))
+                       "offset, below 0x%x) nor a __percpu pointer" % (expr, PER_CPU_SYMBOL_LIMIT))
 
 
 def value_on_cpu(offset, gtype, cpu):
