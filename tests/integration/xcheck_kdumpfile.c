@@ -7,8 +7,9 @@
  * Usage: xcheck_kdumpfile [--bench] FILE... [--theirs FILE...]
  *
  * One libkdumpfile quirk is counted apart, not as a disagreement: in an ELF dump whose PT_LOAD
- * file offsets are not page-aligned (QEMU's), it returns a page of zeros for the hole page just
- * below a PT_LOAD; memmodel reports that page as a hole.
+ * file offsets are not page-aligned (QEMU's, makedumpfile -E's), it returns a page of zeros for
+ * the page just below a PT_LOAD even when no PT_LOAD holds data for it; memmodel reports that
+ * page as a hole or as excluded.
  */
 #include <fcntl.h>
 #include <libkdumpfile/kdumpfile.h>
@@ -166,7 +167,7 @@ int main(int argc, char **argv)
 				snprintf(detail, sizeof(detail), "ours %s, libkdumpfile %s", vm_errcode_name(e->code),
 					 kdump_strerror(st));
 			}
-		} else if (e && e->code == VM_ERR_HOLE && is_zero(b, ps) && starts_segment(segs, nsegs, pa + ps)) {
+		} else if (e && (e->code == VM_ERR_HOLE || e->code == VM_ERR_EXCLUDED) && is_zero(b, ps) && starts_segment(segs, nsegs, pa + ps)) {
 			quirk++;
 		} else if (e) {
 			ours_only++;
