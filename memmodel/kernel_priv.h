@@ -16,7 +16,7 @@ struct tlb_entry {
 
 /* struct member offsets from DWARF (all needed for tasks). */
 struct task_offsets {
-	uint64_t tasks, pid, tgid, comm, state, exit_state, signal, thread_node, thread_sp, stack, mm, cpu;
+	uint64_t tasks, pid, tgid, comm, state, exit_state, signal, thread_node, thread_sp, stack, mm, cpu, flags;
 	uint64_t signal_thread_head, mm_pgd, rq_idle, rq_curr;
 	uint64_t frame_size, frame_r15, frame_r14, frame_r13, frame_r12, frame_bx, frame_bp, frame_ret;
 };

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PF_KTHREAD 0x00200000u
+
 struct member_req {
 	const char *type, *path;
 	uint64_t *dst;
@@ -27,6 +29,7 @@ struct vm_error *kernel_task_offsets_init(struct kernel *k)
 		{ "task_struct", "thread.sp", &o->thread_sp },
 		{ "task_struct", "stack", &o->stack },
 		{ "task_struct", "mm", &o->mm },
+		{ "task_struct", "flags", &o->flags },
 		{ "task_struct", "thread_info.cpu", &o->cpu },
 		{ "signal_struct", "thread_head", &o->signal_thread_head },
 		{ "mm_struct", "pgd", &o->mm_pgd },
@@ -122,14 +125,14 @@ struct task_list {
 static struct vm_error *read_task(struct kernel *k, uint64_t addr, struct kernel_task *t)
 {
 	const struct task_offsets *o = &k->off;
-	uint32_t pid, tgid, state, exit_state, cpu;
+	uint32_t pid, tgid, state, exit_state, cpu, flags;
 	struct vm_error *err;
 	memset(t, 0, sizeof(*t));
 	t->addr = addr;
 	if ((err = kernel_read_u32(k, addr + o->pid, &pid)) || (err = kernel_read_u32(k, addr + o->tgid, &tgid)) ||
 	    (err = kernel_read_u32(k, addr + o->state, &state)) ||
 	    (err = kernel_read_u32(k, addr + o->exit_state, &exit_state)) ||
-	    (err = kernel_read_u32(k, addr + o->cpu, &cpu)) || (err = kernel_read_kva(k, addr + o->comm, t->comm, 16)) ||
+	    (err = kernel_read_u32(k, addr + o->cpu, &cpu)) || (err = kernel_read_u32(k, addr + o->flags, &flags)) || (err = kernel_read_kva(k, addr + o->comm, t->comm, 16)) ||
 	    (err = kernel_read_u64(k, addr + o->stack, &t->stack)) || (err = kernel_read_u64(k, addr + o->mm, &t->mm)))
 		return vm_error_prefix(err, "task_struct at 0x%llx", (unsigned long long)addr);
 	t->pid = (int32_t)pid;
@@ -137,7 +140,8 @@ static struct vm_error *read_task(struct kernel *k, uint64_t addr, struct kernel
 	t->comm[16] = 0;
 	t->cpu = (int)cpu;
 	set_state(t, state, exit_state);
-	t->kernel_thread = t->mm == 0;
+	/* Not mm == NULL: an exited (zombie) user task has dropped its mm too. */
+	t->kernel_thread = (flags & PF_KTHREAD) != 0;
 	t->running_on = -1;
 	for (int c = 0; c < k->nr_cpu_slots; c++)
 		if (k->cpus[c].current_task == addr)

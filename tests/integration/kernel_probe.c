@@ -2,9 +2,11 @@
  * Test entry point into the kernel layer, for the integration tests and bench/:
  *   kernel_probe DUMP[,SPLIT...] VMLINUX info [--json]   the sysinfo report
  *   kernel_probe DUMP VMLINUX vtop                       one VA per stdin line -> "va pa" or "va error: msg"
- *   kernel_probe DUMP VMLINUX tasks                      one line per task with its saved rip/rsp
+ *   kernel_probe DUMP VMLINUX tasks                      one line per task: pid tgid state cpu running_on
+ *                                                        kthread addr stack pgd_pa comm | rip rsp rbp gs_base cr3
  *   kernel_probe DUMP VMLINUX cpus                       one line per CPU
  *   kernel_probe DUMP VMLINUX read ADDR LEN              hex of LEN bytes of kernel virtual memory
+ *   kernel_probe DUMP VMLINUX uread PID ADDR LEN         the same through the page tables of task PID
  *   kernel_probe DUMP VMLINUX sym NAME...                runtime addresses of symbols
  *   kernel_probe DUMP VMLINUX timing                     open / task enumeration / translation figures
  * VMLINUX may be "-" (none).
@@ -72,8 +74,8 @@ static int cmd_tasks(struct kernel *k)
 		return fail(err);
 	for (size_t i = 0; i < n; i++) {
 		struct x86_regs r;
-		printf("%d %d %c %d %d %" PRIx64 " %" PRIx64 " %" PRIx64 " %s |", t[i].pid, t[i].tgid, t[i].state, t[i].cpu,
-		       t[i].running_on, t[i].addr, t[i].stack, t[i].pgd_pa, t[i].comm);
+		printf("%d %d %c %d %d %d %" PRIx64 " %" PRIx64 " %" PRIx64 " %s |", t[i].pid, t[i].tgid, t[i].state,
+		       t[i].cpu, t[i].running_on, t[i].kernel_thread, t[i].addr, t[i].stack, t[i].pgd_pa, t[i].comm);
 		err = kernel_task_regs(k, &t[i], &r);
 		if (err) {
 			printf(" regs error: %s", err->message);
@@ -101,12 +103,23 @@ static int cmd_cpus(struct kernel *k)
 	return 0;
 }
 
-static int cmd_read(struct kernel *k, const char *addr_s, const char *len_s)
+static int cmd_read(struct kernel *k, const char *pid_s, const char *addr_s, const char *len_s)
 {
 	uint64_t addr = strtoull(addr_s, NULL, 16);
 	size_t len = strtoull(len_s, NULL, 0), done;
-	unsigned char *buf = malloc(len ? len : 1);
 	struct kernel_read_opts o = { .as = KAS_KERNEL };
+	if (pid_s) {
+		const struct kernel_task *t;
+		size_t n;
+		struct vm_error *err = kernel_tasks(k, &t, &n);
+		if (err)
+			return fail(err);
+		o.as = KAS_USER;
+		for (size_t i = 0; i < n; i++)
+			if (t[i].pid == atoi(pid_s))
+				o.pgd_pa = t[i].pgd_pa;
+	}
+	unsigned char *buf = malloc(len ? len : 1);
 	struct vm_error *err = kernel_read(k, &o, addr, buf, len, &done);
 	for (size_t i = 0; i < done; i++)
 		printf("%02x", buf[i]);
@@ -205,7 +218,9 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "cpus") == 0) {
 		rc = cmd_cpus(k);
 	} else if (strcmp(cmd, "read") == 0 && argc == 6) {
-		rc = cmd_read(k, argv[4], argv[5]);
+		rc = cmd_read(k, NULL, argv[4], argv[5]);
+	} else if (strcmp(cmd, "uread") == 0 && argc == 7) {
+		rc = cmd_read(k, argv[4], argv[5], argv[6]);
 	} else if (strcmp(cmd, "sym") == 0) {
 		for (int i = 4; i < argc && !rc; i++) {
 			uint64_t addr;

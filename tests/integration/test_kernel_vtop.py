@@ -50,7 +50,7 @@ def address_set(manifest, dump):
     }
     stacks = []
     for line in probe(dump, vml, "tasks").stdout.splitlines():
-        stack = int(line.split()[6], 16)
+        stack = int(line.split()[7], 16)
         if stack:  # exited tasks have freed their stack
             stacks += [stack + off + 0x10 for off in range(0, 4 * PAGE, PAGE)]
     kinds["task stacks (vmalloc)"] = stacks
