@@ -46,6 +46,12 @@ GUEST_MODULES = [
 RUNS = [
     {"run": "sysrq-l5", "scenario": "sysrq", "paging": "l5", "cpus": 2},
     {"run": "sysrq-l4", "scenario": "sysrq", "paging": "l4", "cpus": 2},
+    {"run": "busy-l5", "scenario": "busy", "paging": "l5", "cpus": 4, "truth_args": ["tasks=1"]},
+    {"run": "busy-l4", "scenario": "busy", "paging": "l4", "cpus": 4, "truth_args": ["tasks=1"]},
+    {"run": "null-page-l5", "scenario": "null-page", "paging": "l5", "cpus": 2},
+    {"run": "slab-double-free-l5", "scenario": "slab-double-free", "paging": "l5", "cpus": 2},
+    {"run": "virtio-bug-l5", "scenario": "virtio-bug", "paging": "l5", "cpus": 2},
+    {"run": "skb-slab-frag-l5", "scenario": "skb-slab-frag", "paging": "l5", "cpus": 2},
 ]
 
 # makedumpfile outputs derived from the kdump ELF of every run:
@@ -376,12 +382,13 @@ def elf_vmcore_size(path):
 
 
 TRUTH_RE = re.compile(r"VMGS-TRUTH(\+?) (\{.*\})\s*$")
-OOPS_RE = re.compile(r"\] ((?:BUG|Oops|kernel BUG at|general protection fault|usercopy)[^\r\n]*)")
+# Console lines that name an oops; `crash` shows one of them as PANIC.
+OOPS_RE = re.compile(r"\] ((?:BUG: |Oops: |kernel BUG at |general protection fault|usercopy: )[^\r\n]*)")
 
 
 def collect_truth(serial_log):
     truth = {}
-    oops = None
+    oops = []
     with open(serial_log, errors="replace") as f:
         for line in f:
             if "vmgs.capture" in line:  # the capture kernel's own boot
@@ -396,10 +403,10 @@ def collect_truth(serial_log):
                     truth.update(obj)
                 continue
             m = OOPS_RE.search(line)
-            if m and oops is None:
-                oops = m.group(1).strip()
+            if m:
+                oops.append(m.group(1).strip())
     if oops:
-        truth["oops_string"] = oops
+        truth["oops_lines"] = oops
     return truth
 
 
@@ -412,7 +419,7 @@ def boot_and_capture(spec, sdir, vmlinuz, initrd, rundir):
     cpu = "max" if spec["paging"] == "l5" else "max,la57=off"
     append = " ".join([
         "console=ttyS0", f"crashkernel={CRASHKERNEL}", "panic=-1", "oops=panic",
-        "crash_kexec_post_notifiers", "log_buf_len=1M",
+        "crash_kexec_post_notifiers", "pti=on", "log_buf_len=1M",
         f"vmgs.scenario={spec['scenario']}",
         "vmgs.truth_args=" + ",".join([f"pvpanic_port={PVPANIC_PORT:#x}"] + spec.get("truth_args", [])),
     ] + spec.get("cmdline", []))
@@ -425,7 +432,7 @@ def boot_and_capture(spec, sdir, vmlinuz, initrd, rundir):
         "-device", "vmcoreinfo", "-device", f"pvpanic,ioport={PVPANIC_PORT:#x}", "-action", "panic=pause",
         "-drive", f"file={disk},if=none,id=capture,format=raw,cache=unsafe",
         "-device", "virtio-blk-pci,drive=capture",
-        "-netdev", "user,id=net0,restrict=on", "-device", "virtio-net-pci,netdev=net0",
+        "-netdev", "user,id=net0,restrict=on,ipv6=off", "-device", "virtio-net-pci,netdev=net0",
         "-serial", f"file:{serial}", "-monitor", "none",
         "-qmp", f"unix:{qmp_path},server=on,wait=off",
     ]

@@ -3,7 +3,7 @@
 # own stamps (hashes of its inputs), so this rule always runs it and a rerun
 # with nothing changed only checks them. SAMPLES_ONLY=run1,run2 limits the
 # runs; SAMPLES_JOBS=N boots N guests at once.
-SAMPLES_JOBS ?= 1
+SAMPLES_JOBS ?= 2
 .PHONY: samples
 samples:
 	$(PYTHON) samples/factory.py --cache $(CACHE) --build $(BUILD) --jobs $(SAMPLES_JOBS) \

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -35,12 +36,19 @@ static void die(const char *what)
 	exit(1);
 }
 
+/* Each kind of task gets its own comm, so a test can pick one by name. */
+static void name(const char *comm)
+{
+	prctl(PR_SET_NAME, comm, 0, 0, 0);
+}
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t never = PTHREAD_COND_INITIALIZER;
 
 static void *wait_futex(void *arg)
 {
 	(void)arg;
+	name("vmgs-futex");
 	pthread_mutex_lock(&lock);
 	for (;;)
 		pthread_cond_wait(&never, &lock);
@@ -51,6 +59,7 @@ static void *wait_poll(void *arg)
 {
 	struct pollfd pfd = { .fd = *(int *)arg, .events = POLLIN };
 
+	name("vmgs-poll");
 	for (;;)
 		poll(&pfd, 1, -1);
 	return NULL;
@@ -61,6 +70,7 @@ static void *wait_sleep(void *arg)
 	struct timespec ts = { .tv_sec = 100000 };
 
 	(void)arg;
+	name("vmgs-sleep");
 	for (;;)
 		nanosleep(&ts, NULL);
 	return NULL;
@@ -73,6 +83,7 @@ static void sleeper(void)
 	pthread_t t;
 	char c;
 
+	name("vmgs-read");
 	if (pipe(fds))
 		die("pipe");
 	if (pthread_create(&t, NULL, wait_futex, NULL) ||
@@ -89,6 +100,7 @@ static void spinner(int cpu)
 	cpu_set_t set;
 	volatile unsigned long n = 0;
 
+	name("vmgs-spin");
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	if (sched_setaffinity(0, sizeof(set), &set))
@@ -112,11 +124,13 @@ static pid_t spawn(void (*body)(void))
 
 static void exit_now(void)
 {
+	name("vmgs-zombie");
 	_exit(0);
 }
 
 static void stop_self(void)
 {
+	name("vmgs-stopped");
 	raise(SIGSTOP);
 	for (;;)
 		pause();

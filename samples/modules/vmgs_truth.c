@@ -5,6 +5,8 @@
  * count, each CPU's current task and, with tasks=1, every task in the
  * system with its state and CPU at the moment of the crash.
  *
+ * A die notifier adds the registers of the first oops (RIP, CR2, trap).
+ *
  * Then it writes "panicked" to QEMU's ISA pvpanic port: QEMU, started with
  * -action panic=pause, stops the guest here for dump-guest-memory and kdump
  * goes on after `cont`, so both captures come from the same crash. (The
@@ -13,6 +15,7 @@
  */
 #include <linux/cpumask.h>
 #include <linux/io.h>
+#include <linux/kdebug.h>
 #include <linux/kernel.h>
 #include <linux/module.h>
 #include <linux/notifier.h>
@@ -23,6 +26,7 @@
 #include <linux/sched/signal.h>
 #include <linux/smp.h>
 #include <linux/string.h>
+#include <asm/special_insns.h>
 
 #include "vmgs_truth.h"
 
@@ -85,6 +89,28 @@ static int vmgs_truth_panic(struct notifier_block *nb, unsigned long event,
 	return NOTIFY_DONE;
 }
 
+static atomic_t oops_seen = ATOMIC_INIT(0);
+
+static int vmgs_truth_die(struct notifier_block *nb, unsigned long event,
+			  void *data)
+{
+	struct die_args *args = data;
+	char why[96];
+
+	if (event != DIE_OOPS || atomic_xchg(&oops_seen, 1))
+		return NOTIFY_DONE;
+	VMGS_TRUTH("\"oops_rip\": \"0x%lx\", \"oops_rip_symbol\": \"%pS\", \"oops_cr2\": \"0x%lx\", \"oops_trap\": %d, \"oops_error_code\": %ld, \"oops_sp\": \"0x%lx\", \"oops_die_string\": \"%s\"",
+		   args->regs->ip, (void *)args->regs->ip, read_cr2(),
+		   args->trapnr, args->err, args->regs->sp,
+		   vmgs_json_str(why, sizeof(why), args->str));
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block vmgs_truth_die_nb = {
+	.notifier_call = vmgs_truth_die,
+	.priority = INT_MAX,
+};
+
 static struct notifier_block vmgs_truth_nb = {
 	.notifier_call = vmgs_truth_panic,
 	.priority = INT_MAX,
@@ -92,6 +118,10 @@ static struct notifier_block vmgs_truth_nb = {
 
 static int __init vmgs_truth_init(void)
 {
+	int err = register_die_notifier(&vmgs_truth_die_nb);
+
+	if (err)
+		return err;
 	cpus_at_load = num_online_cpus();
 	atomic_notifier_chain_register(&panic_notifier_list, &vmgs_truth_nb);
 	return 0;
@@ -99,6 +129,7 @@ static int __init vmgs_truth_init(void)
 
 static void __exit vmgs_truth_exit(void)
 {
+	unregister_die_notifier(&vmgs_truth_die_nb);
 	atomic_notifier_chain_unregister(&panic_notifier_list, &vmgs_truth_nb);
 }
 

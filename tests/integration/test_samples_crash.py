@@ -70,5 +70,5 @@ def test_crash_sys_matches_truth(manifest, dump):
     assert cpus and int(cpus.group(1)) == truth["nr_cpus"], context
     # crash shows the panic() message, or for an oops the oops line itself.
     panic = sys_.get("PANIC", "")
-    expected = [truth["panic_string"]] + ([truth["oops_string"]] if "oops_string" in truth else [])
+    expected = [truth["panic_string"]] + (truth.get("oops_lines", []))
     assert any(e and e in panic for e in expected), f"PANIC {panic!r} not in {expected}\n{context}"
