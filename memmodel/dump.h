@@ -1,4 +1,9 @@
-/* Physical memory and notes of a crash dump, whatever its format. No kernel knowledge here. */
+/*
+ * Physical memory and notes of a crash dump, whatever its format: ELF (kdump's /proc/vmcore,
+ * makedumpfile -E, QEMU), kdump-compressed (makedumpfile, QEMU; header versions 0-6), flattened
+ * (-F, QEMU's kdump output; read in place), split sets. No kernel knowledge here. Files are opened
+ * read-only and never written. A struct dump is not thread-safe (it owns a page cache).
+ */
 #ifndef MEMMODEL_DUMP_H
 #define MEMMODEL_DUMP_H
 
@@ -11,7 +16,7 @@
 struct dump;
 
 struct dump_options {
-	size_t cache_pages; /* decompressed-page LRU size; 0 = default */
+	size_t cache_pages; /* LRU of decoded kdump pages, bounds memory use; 0 = 4096 pages */
 };
 
 /* What the dump says about itself. Strings are empty, numbers -1/0 when the format has no such field. */
@@ -24,7 +29,8 @@ struct dump_desc {
 	int dump_level;         /* -1 unknown */
 	uint32_t compression;   /* DUMP_DH_COMPRESSED_* bits seen in header status, 0 for ELF */
 	bool incomplete;        /* writer ran out of space */
-	bool has_phys_base;     /* header phys_base (kdump sub header), not trustworthy from QEMU */
+	bool has_phys_base;     /* header phys_base (kdump sub header); QEMU writes a wrong one:
+				   prefer VMCOREINFO NUMBER(phys_base) */
 	uint64_t phys_base;
 	int nr_cpus;            /* from the header, -1 if unknown */
 	char utsname_release[65];
@@ -79,7 +85,10 @@ const struct dump_desc *dump_describe(const struct dump *dump);
 struct vm_error *dump_read_phys(struct dump *dump, uint64_t paddr, void *buf, size_t len,
 				bool zero_excluded);
 
-/* Why the page holding paddr can or cannot be read, without reading it: 0 when present, or an errcode. */
+/*
+ * Whether a whole-page read of the page holding paddr would succeed, without reading page data:
+ * 0, or VM_ERR_EXCLUDED / HOLE / BEYOND / INCOMPLETE (CORRUPT only shows when decoding).
+ */
 enum vm_errcode dump_page_state(struct dump *dump, uint64_t paddr);
 
 /* The VMCOREINFO text (not NUL-terminated in the dump; returned NUL-terminated), or NULL. */
