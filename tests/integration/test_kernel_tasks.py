@@ -129,3 +129,19 @@ def test_user_read_through_task_pgd(manifest, dump, tmp_path):
     kthread = next(o for o in our_tasks(manifest, dump) if o["kthread"] and o["pid"] > 0)
     res = probe(dump, manifest["vmlinux"], "uread", str(kthread["pid"]), "%x" % start, "8", check=False)
     assert res.returncode != 0 and "kernel thread" in res.stderr
+    # Dump level 31 leaves user pages out: the same read names the address and says why.
+    for d31 in (d for d in manifest["dumps"] if d["run"] == dump["run"] and d.get("dump_level") == 31):
+        res = probe(d31, manifest["vmlinux"], "uread", str(t["pid"]), "%x" % start, str(end - start), check=False)
+        assert res.returncode != 0
+        assert res.stderr.startswith("kernel_probe: 0x%016x: " % start) and "excluded" in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("manifest,dump", dump_params())
+def test_not_mapped_error_names_level(manifest, dump):
+    """A kernel address in an empty region: the error names the level, the entry and where it is."""
+    res = probe(dump, manifest["vmlinux"], "read", "ffffc90000000000", "16", check=False)
+    if dump["paging"] == "l4":
+        res = probe(dump, manifest["vmlinux"], "read", "ffffc87fff000000", "16", check=False)
+    assert res.returncode != 0
+    assert re.match(r"kernel_probe: 0x[0-9a-f]{16}: not mapped: (PGD|P4D|PUD|PMD|PTE) entry 0x[0-9a-f]+ "
+                    r"at 0x[0-9a-f]+ not present$", res.stderr.strip()), res.stderr
