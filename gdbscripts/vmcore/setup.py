@@ -303,6 +303,10 @@ class Setup:
             if name == ".text" or name not in in_file or not in_file[name][1] & SHF_ALLOC:
                 continue
             cmd += " -s %s 0x%x" % (name, address)
+        # The loader drops SHF_ALLOC from a module's per-CPU section, so it is
+        # not in sect_attrs; its symbols are offsets from mod->percpu.
+        if PERCPU_SECTION in in_file and target.has_field("struct module", "percpu"):
+            cmd += " -s %s 0x%x" % (PERCPU_SECTION, target.ulong(module.value["percpu"]))
         gdb.execute(cmd, to_string=True)
 
 
