@@ -1,0 +1,88 @@
+"""One timed drgn session for bench/run, run with Debian's /usr/bin/python3:
+
+  drgn_session.py DUMP VMLINUX STEP[,STEP...] [CACHE]
+
+Steps: ready (open the dump, load vmlinux debug info, read init_task.comm), bt (the crashed
+thread's stack trace), tasks (every task's stack trace, as text), slab_list (every cache's
+name, object size, SLUB node counters and slab size), slab_check (every allocated object of CACHE,
+which walks every slab and freelist of that cache).
+After each step it prints `BENCHMARK <step> <epoch seconds> <VmHWM kB> -1 <output lines>`.
+Output of the steps goes to stderr so that stdout holds only the marks.
+"""
+
+import sys
+import time
+
+
+def vm_hwm():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return -1
+
+
+def mark(step, lines):
+    print("BENCHMARK %s %.6f %d -1 %d" % (step, time.time(), vm_hwm(), lines), flush=True)
+
+
+def write(lines):
+    sys.stderr.write("\n".join(lines) + "\n")
+    return len(lines)
+
+
+def main():
+    dump, vmlinux, steps = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+    cache_name = sys.argv[4] if len(sys.argv) > 4 else None
+
+    import drgn
+    from drgn.helpers.linux.pid import for_each_task
+    from drgn.helpers.linux.slab import (find_slab_cache, for_each_slab_cache,
+                                         slab_cache_for_each_allocated_object)
+
+    prog = drgn.Program()
+    prog.set_core_dump(dump)
+    prog.load_debug_info([vmlinux])
+    comm = prog["init_task"].comm.string_().decode()
+    mark("ready", write(["init_task.comm = " + comm]))
+
+    for step in steps:
+        if step == "ready":
+            continue
+        if step == "bt":
+            lines = str(prog.crashed_thread().stack_trace()).splitlines()
+        elif step == "tasks":
+            lines = []
+            for task in for_each_task(prog):
+                lines.append("PID %d %s" % (task.pid.value_(), task.comm.string_().decode()))
+                try:
+                    lines.extend(str(prog.stack_trace(task)).splitlines())
+                except (drgn.FaultError, ValueError) as e:
+                    lines.append("  no stack trace: %s" % e)
+        elif step == "slab_list":
+            lines = []
+            nr_nodes = prog["nr_node_ids"].value_()
+            for cache in for_each_slab_cache(prog):
+                slabs = objects = 0
+                for n in range(nr_nodes):
+                    node = cache.node[n]
+                    if node:
+                        slabs += node.nr_slabs.counter.value_()
+                        objects += node.total_objects.counter.value_()
+                slab_bytes = prog["PAGE_SIZE"].value_() if "PAGE_SIZE" in prog else 4096
+                slab_bytes <<= cache.oo.x.value_() >> 16
+                lines.append("%x %d %d %d %d %s" % (cache.value_(), cache.object_size.value_(),
+                                                    objects, slabs, slab_bytes,
+                                                    cache.name.string_().decode()))
+        elif step == "slab_check":
+            cache = find_slab_cache(prog, cache_name)
+            if cache is None:
+                raise SystemExit("drgn_session: no slab cache named %r" % cache_name)
+            count = sum(1 for _ in slab_cache_for_each_allocated_object(cache, "void"))
+            lines = ["%s: %d allocated objects" % (cache_name, count)]
+        else:
+            raise SystemExit("drgn_session: unknown step %r" % step)
+        mark(step, write(lines))
+
+
+main()
