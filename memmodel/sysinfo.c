@@ -208,7 +208,11 @@ struct vm_error *kernel_sysinfo_write(struct kernel *k, FILE *out, bool json)
 			fprintf(out, "  PANIC TASK: %d (%s) at 0x%" PRIx64 "\n", panic_task->pid, panic_task->comm,
 				panic_task->addr);
 		fprintf(out, "KASLR OFFSET: 0x%" PRIx64 "\n", in->kaslr_offset);
-		fprintf(out, "   PHYS_BASE: 0x%" PRIx64 "\n", in->phys_base);
+		/* phys_base is negative when the kernel sits below its link-time physical address. */
+		if ((int64_t)in->phys_base < 0)
+			fprintf(out, "   PHYS_BASE: -0x%" PRIx64 "\n", -in->phys_base);
+		else
+			fprintf(out, "   PHYS_BASE: 0x%" PRIx64 "\n", in->phys_base);
 		if (k->bases_known)
 			fprintf(out, " PAGE_OFFSET: 0x%" PRIx64 "\n", in->page_offset);
 		if (k->vml) {
