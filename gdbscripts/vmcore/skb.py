@@ -38,8 +38,9 @@ def _struct_ptr(name, addr):
     return gdb.Value(addr).cast(percpu.lookup_struct(name).pointer())
 
 
-def describe_slab_location(addr):
-    """Short text saying which slab object addr lies in (or that it is not slab)."""
+def describe_slab_location(addr, length=0):
+    """Short text saying which slab object addr lies in (or that it is not
+    slab), and whether length bytes from addr run past that object."""
     found = slab.find_object(addr)
     if found["kind"] == "not-direct-map":
         return "not in the direct map"
@@ -48,8 +49,13 @@ def describe_slab_location(addr):
     cache = found["cache"]
     if found["object"] is None:
         return "in a %s slab (0x%x) but outside its objects" % (cache.name, found["slab"].addr)
-    return "in %s object 0x%x (+%d, %s)" % (cache.name, found["object"], found["offset"],
+    text = "in %s object 0x%x (+%d, %s)" % (cache.name, found["object"], found["offset"],
                                            found["state"])
+    overrun = found["offset"] + length - cache.object_size
+    if overrun > 0:
+        text += "; its %d bytes run %d past the object's end (object size %d)" % (
+            length, overrun, cache.object_size)
+    return text
 
 
 def _preview(addr, size, limit=32):
@@ -107,7 +113,7 @@ def decode_skb(addr):
         frag["head_page"], frag["tail"] = slab.head_page(page) if page else (0, False)
         frag["vaddr"] = slab.page_to_virt(page) + frag["offset"] if page else 0
         frag["slab"] = slab.find_object(frag["vaddr"]) if page else None
-        frag["where"] = describe_slab_location(frag["vaddr"]) if page else "no page"
+        frag["where"] = describe_slab_location(frag["vaddr"], frag["size"]) if page else "no page"
         frag["preview"] = _preview(frag["vaddr"], frag["size"]) if page else b""
     info["head_where"] = describe_slab_location(head) if head else "no head"
     return info

@@ -257,7 +257,9 @@ def list_slabs(head_addr, first, link_offset, limit):
 # Freelists.
 
 class FreelistWalk:
-    """Objects on one freelist of one slab, with the first problem found."""
+    """Objects on one freelist of one slab, with the first problem found:
+    (kind, detail, where, message) with kind "outside" (detail: the bad
+    pointer) or "duplicate" (detail: the objects on the loop)."""
 
     def __init__(self, label, objects, problem):
         self.label = label
@@ -286,10 +288,13 @@ def walk_freelist(cache, slab, head, memory, label):
                     slab.base, end,
                     (" read from free object 0x%x" % where) if where else " at the head")))
         if pointer in seen:
+            cycle = objects[seen[pointer]:]
             return FreelistWalk(label, objects, (
-                "duplicate", pointer, seen[pointer],
-                "duplicate freelist object 0x%x (position %d repeats position %d: loop)" % (
-                    pointer, len(objects), seen[pointer])))
+                "duplicate", cycle, seen[pointer],
+                "duplicate freelist object 0x%x (position %d repeats position %d): the list "
+                "loops through %d object(s): %s" % (
+                    pointer, len(objects), seen[pointer], len(cycle),
+                    " -> ".join("0x%x" % obj for obj in cycle + [pointer]))))
         seen[pointer] = len(objects)
         objects.append(pointer)
         slot = pointer + cache.offset
@@ -391,9 +396,9 @@ def check_cache(cache):
                 else:
                     owner[obj] = walk.label
             if walk.problem:
-                kind, pointer = walk.problem[0], walk.problem[1]
-                if kind == "duplicate":
-                    duplicates.append(pointer)
+                if walk.problem[0] == "duplicate":
+                    # Every object on the cycle is on the list more than once.
+                    duplicates.extend(walk.problem[1])
                 problems.append("%s (slab 0x%x): %s" % (walk.label, slab_addr, walk.problem[3]))
         slab_free = len(check.walks[-1].objects)
         if cpu_freelist is None and not check.walks[-1].problem \

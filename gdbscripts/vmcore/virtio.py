@@ -118,6 +118,8 @@ def _decode_vq(vq_addr):
         vring = ring["vring"]
         info["num"] = int(vring["num"])
         info["desc"] = int(vring["desc"])
+        info["avail"] = int(vring["avail"])
+        info["used"] = int(vring["used"])
         info["avail_idx_shadow"] = int(ring["avail_idx_shadow"])
         info["avail_flags_shadow"] = int(ring["avail_flags_shadow"])
         try:
@@ -155,7 +157,12 @@ def vq_lines(info, indent="  "):
         indent, info["indirect"], info["event"], info["broken"],
         (" event_triggered %d" % info["event_triggered"]) if "event_triggered" in info else "",
         info["we_own_ring"]))
-    return [first, second, flags]
+    if info["packed"]:
+        rings = "%s  ring desc 0x%x" % (indent, info["desc"])
+    else:
+        rings = "%s  ring desc 0x%x avail 0x%x used 0x%x" % (indent, info["desc"], info["avail"],
+                                                            info["used"])
+    return [first, second, flags, rings]
 
 
 def device_info(vdev):
