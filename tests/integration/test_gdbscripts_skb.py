@@ -41,35 +41,47 @@ def test_task_sockets_header_and_bad_skb(samples):
     assert "cannot read struct sk_buff at 0x10" in out, out[-2000:]
 
 
-def hex_value(truth, *keys):
-    for key in keys:
-        value = truth.get(key)
-        if isinstance(value, str) and value.startswith("0x"):
-            return int(value, 16)
-    return None
-
-
 def test_skb_frag_in_kmalloc_512_object(samples):
+    """The skb on the reader's TCP receive queue has a page frag that is a kmalloc-512 object,
+    768 bytes long: the helper names the page, its compound head, offset, size, the cache and
+    the object, and that the frag runs past the object's end."""
     dump = pick(samples, "skb-slab-frag")
     truth = samples.truth(dump)
-    skb = hex_value(truth, "skb", "skb_addr", "sk_buff")
-    if skb is None:
-        pytest.fail("skb-slab-frag truth names no sk_buff: %s" % sorted(truth))
+    skb = int(truth["skb"], 16)
     out = scripts(samples, dump, ["vskb 0x%x" % skb])
+    assert re.search(r"^sk_buff 0x%x: len %d data_len %d truesize %d users \d+ sk %s "
+                     % (skb, truth["len"], truth["data_len"], truth["truesize"], truth["sock"]),
+                     out, re.M), out[-3000:]
+    assert re.search(r"nr_frags %d " % truth["nr_frags"], out), out[-3000:]
     frags = FRAG.findall(out)
-    assert frags, out[-3000:]
-    index = int(truth.get("frag_index", 0))
-    _, page, _, offset, size, vaddr, where = frags[index]
-    expected_page = hex_value(truth, "frag_page", "page")
-    if expected_page is not None:
-        assert int(page, 16) == expected_page, out
-    for key, shown in (("frag_offset", offset), ("frag_size", size), ("frag_len", size)):
-        if key in truth:
-            assert int(shown) == int(truth[key]), (key, out)
-    cache = truth.get("frag_cache", "kmalloc-512")
+    assert len(frags) == truth["nr_frags"], out[-3000:]
+    _, page, head, offset, size, vaddr, where = frags[0]
+    assert int(page, 16) == int(truth["frag_page"], 16)
+    assert int(head or page, 16) == int(truth["frag_page_head"], 16), frags[0]
+    assert (int(offset), int(size)) == (truth["frag_offset"], truth["frag_size"])
     match = re.match(r"in (\S+) object (0x[0-9a-f]+) \(\+(\d+), (\w+)\)", where)
-    assert match and match.group(1) == cache, where
-    expected_object = hex_value(truth, "frag_object", "kmalloc_object", "object", "buf")
-    if expected_object is not None:
-        assert int(match.group(2), 16) == expected_object, where
-        assert int(vaddr, 16) - int(match.group(2), 16) == int(match.group(3)), where
+    assert match, where
+    assert match.group(1) == truth["slab_cache_name"] == "kmalloc-512", where
+    assert int(match.group(2), 16) == int(truth["slab_object"], 16), where
+    assert int(vaddr, 16) == int(match.group(2), 16) + int(match.group(3))
+    assert "run %d past the object's end (object size %d)" % (
+        int(match.group(3)) + truth["frag_size"] - truth["slab_object_size"],
+        truth["slab_object_size"]) in where, where
+
+
+def test_reader_socket_and_receive_queue(samples):
+    """The panicking task is the reader: vnet -s lists its TCP socket (the truth's sock) and
+    vnet -q finds the truth's skb on that socket's receive queue."""
+    dump = pick(samples, "skb-slab-frag")
+    truth = samples.truth(dump)
+    out = scripts(samples, dump, ["vnet -s %d" % truth["pid"], "vnet -q %s" % truth["sock"]])
+    rows = re.findall(r"^\s*(\d+) ([0-9a-f]{16}) ([0-9a-f]{16}) (INET6?:STREAM)\s+(\S+) (\S+)\s+(\d+)$",
+                      out, re.M)
+    socks = {int(sk, 16): (ends_src, ends_dst, int(qlen)) for _, _, sk, _, ends_src, ends_dst, qlen in rows}
+    sock = int(truth["sock"], 16)
+    assert sock in socks, out[-3000:]
+    src, dst, qlen = socks[sock]
+    assert qlen >= 1 and src.rsplit("-", 1)[0].endswith("127.0.0.1"), socks[sock]
+    assert re.search(r"^  sk_buff %s len %d data_len %d nr_frags %d "
+                     % (truth["skb"], truth["len"], truth["data_len"], truth["nr_frags"]),
+                     out, re.M), out[-3000:]

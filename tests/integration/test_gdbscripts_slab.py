@@ -106,23 +106,22 @@ def test_address_outside_slab_is_reported(samples):
     assert "no slab cache named 'no-such-cache'" in out, out
 
 
-def duplicated_objects(truth):
-    """The scenario's duplicated freelist objects: a list of hex strings under a key naming
-    duplicates (e.g. "duplicated_objects")."""
-    for key, value in truth.items():
-        if "dup" in key and isinstance(value, list):
-            return {int(v, 16) if isinstance(v, str) else int(v) for v in value}
-        if "dup" in key and isinstance(value, str) and value.startswith("0x"):
-            return {int(value, 16)}
-    pytest.fail("the slab-double-free truth names no duplicated objects: %s" % sorted(truth))
-
-
 def test_double_free_names_the_duplicated_objects(samples):
+    """CPU 1's kmalloc-8 freelist is the cycle x -> y -> x (kfree(x), kfree(y), kfree(x)): the
+    check names exactly x and y; CPU 0's freelist head was overwritten by the buggy user and
+    points outside the slab."""
     dump = pick(samples, "slab-double-free")
     truth = samples.truth(dump)
-    cache = truth.get("cache", "kmalloc-8")
-    out = scripts(samples, dump, ["vkmem -S %s" % cache])
+    out = scripts(samples, dump, ["vkmem -S %s" % truth["slab_cache_name"]])
+    assert "kmem_cache 0x%x %s:" % (int(truth["slab_cache"], 16), truth["slab_cache_name"]) in out
     match = re.search(r"^duplicate freelist objects: (.*)$", out, re.M)
     assert match, out[-3000:]
     found = {int(word, 16) for word in match.group(1).split()}
-    assert found == duplicated_objects(truth), out[-3000:]
+    assert found == {int(obj, 16) for obj in truth["duplicated_objects"]}, out[-3000:]
+    cpu = truth["duplicate_cpu"]
+    assert re.search(r"^  CPU %d slab CPU freelist \(slab 0x[0-9a-f]+\): duplicate freelist object "
+                     r"0x[0-9a-f]+ .*loops through 2 object" % cpu, out, re.M), out[-3000:]
+    crash_cpu = truth["crash_cpu"]
+    assert re.search(r"^  CPU %d slab CPU freelist \(slab 0x[0-9a-f]+\): pointer 0x[0-9a-f]+ "
+                     r"(outside the slab|not on an object boundary)" % crash_cpu, out, re.M), \
+        out[-3000:]

@@ -78,29 +78,23 @@ def test_missing_vring_type_is_explained(samples):
     assert "struct vring_virtqueue is not in the loaded debug info" in out, out[-2000:]
 
 
-def expected_vq(truth):
-    """(virtqueue address, {field: value}) printed by the virtio-bug scenario."""
-    addr = None
-    for key in ("vq", "virtqueue", "vq_addr"):
-        if isinstance(truth.get(key), str):
-            addr = int(truth[key], 16)
-    if addr is None:
-        pytest.fail("virtio-bug truth names no virtqueue address: %s" % sorted(truth))
-    names = ("num", "num_free", "free_head", "avail_idx", "used_idx", "last_used_idx",
-             "indirect", "event", "broken", "num_added")
-    values = {}
-    for name in names:
-        for key in (name, "vq_" + name):
-            if key in truth:
-                values[name] = int(truth[key])
-    return addr, values
-
-
 def test_virtio_bug_virtqueue_values(samples):
+    """The transmit virtqueue the BUG()ing function held, decoded from its struct virtqueue *
+    with virtio_ring.ko's types, and as listed under its device."""
     dump = pick(samples, "virtio-bug")
-    addr, expected = expected_vq(samples.truth(dump))
-    assert "num_free" in expected, expected
-    out = scripts(samples, dump, ["vvirtio -q 0x%x" % addr])
-    decoded = vq_fields(out.split("vq 0x%x" % addr, 1)[1])
-    for name, value in expected.items():
-        assert decoded.get(name) == value, (name, value, out)
+    truth = samples.truth(dump)
+    vq = int(truth["vq"], 16)
+    out = scripts(samples, dump, ["vvirtio -q 0x%x" % vq, "vvirtio"])
+    decoded, listing = out.split("vq 0x%x" % vq)[1:3]
+    expected = {"index": truth["vq_index"], "num": truth["vring_num"],
+                "num_free": truth["num_free"], "free_head": truth["free_head"],
+                "avail_idx": truth["avail_idx"], "used_idx": truth["used_idx"],
+                "last_used_idx": truth["last_used_idx"], "indirect": int(truth["indirect"])}
+    for text in (decoded, listing.split("\n  vq ")[0]):
+        fields = vq_fields(text)
+        assert {k: fields.get(k) for k in expected} == expected, (expected, text)
+        assert text.startswith(" %s index %d (%s)" % (truth["vq_name"], truth["vq_index"],
+                                                       "packed" if truth["packed_ring"] else "split"))
+        assert "ring desc %s avail %s used %s" % (truth["vring_desc"], truth["vring_avail"],
+                                                  truth["vring_used"]) in text, text
+    assert "virtio_device %s " % truth["vdev"] in out, out
