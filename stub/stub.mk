@@ -26,8 +26,8 @@ $(STUB_UNIT_TESTS:%=$(BUILD)/tests/%): $(BUILD)/san/libstub.a $(STUB_HDRS)
 FUZZ_EXTRA_SRCS_rsp := $(STUB_LIB_SRCS)
 $(BUILD)/fuzz/fuzz_rsp: $(STUB_LIB_SRCS) $(STUB_HDRS)
 
-# The kernel's gdb scripts for the dumped release (Debian linux-source), configured with the
-# installed kernel's config: `make scripts_gdb` generates scripts/gdb/linux/constants.py.
+# The kernel's gdb scripts for the dumped release (Debian linux-source), with constants.py
+# generated as `make scripts_gdb` does, configured by that kernel's linux-headers package.
 LINUX_SOURCE_TARBALL ?= $(firstword $(wildcard /usr/src/linux-source-*.tar.xz))
 LINUX_SCRIPTS_GDB_RELEASE ?= 6.1.0-56-amd64
 LINUX_SCRIPTS_GDB_DIR := $(CACHE)/linux-scripts-gdb/$(LINUX_SCRIPTS_GDB_RELEASE)
@@ -36,4 +36,4 @@ linux-scripts-gdb: $(LINUX_SCRIPTS_GDB_DIR)/vmlinux-gdb.py
 
 $(LINUX_SCRIPTS_GDB_DIR)/vmlinux-gdb.py:
 	sh tests/integration/linux_scripts_gdb.sh "$(LINUX_SOURCE_TARBALL)" \
-		/boot/config-$(LINUX_SCRIPTS_GDB_RELEASE) "$(LINUX_SCRIPTS_GDB_DIR)"
+		$(LINUX_SCRIPTS_GDB_RELEASE) "$(LINUX_SCRIPTS_GDB_DIR)"

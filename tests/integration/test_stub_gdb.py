@@ -293,3 +293,27 @@ def test_tasks_modes(samples):
     assert len(active) > len(none)
     for _, _, name, extra in active[len(none):]:
         assert extra[0] in "RD" or "at the crash" in extra, (name, extra)
+
+
+def test_user_memory_through_the_task_page_tables(samples):
+    dump = pick(samples, "sysrq")
+    truth = samples.truth(dump)
+    if dump.get("dump_level") and dump["dump_level"] & 8:  # user pages excluded: try another
+        full = [d for d in samples.dumps(scenario="sysrq") if not (d.get("dump_level") or 0) & 8]
+        if not full:
+            pytest.skip("every sysrq dump excludes user pages")
+        dump = full[0]
+    out = gdb_batch(stdio_target(dump["files"]), ["info threads"])
+    task_thread = [n for n, _, name, _ in threads_of(out) if name == f"{truth['pid']} {truth['comm']}"]
+    assert task_thread, out
+    argv0 = f"(char *)((struct task_struct *){truth['panic_task']})->mm->arg_start"
+    out = gdb_batch(stdio_target(dump["files"]), kaslr_setup(samples.vmlinux) + [
+        f"thread {task_thread[0]}", f"x/s {argv0}",
+        # CPU thread of the panicking CPU: its current task is the same process.
+        f"thread {truth['panic_cpu'] + 1}", f"x/s {argv0}",
+        # A kernel thread has no user space: the same address is not mapped there.
+        f"thread {truth['nr_cpus'] + 1}", f"x/s {argv0}", "monitor last-error"])
+    strings = re.findall(r'^0x[0-9a-f]+:\s+"([^"]*)"', out, re.M)
+    assert len(strings) == 2 and strings[0] == strings[1], out
+    assert strings[0], out
+    assert "Cannot access memory at address" in out, out
