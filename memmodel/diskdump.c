@@ -387,16 +387,26 @@ static enum vm_errcode classify(struct dump *d, uint64_t pfn, struct kdump_file 
 	}
 	if (!pd && !(f->status & DUMP_DH_COMPRESSED_INCOMPLETE))
 		return 0;
-	uint8_t raw[PAGE_DESC_SIZE];
 	struct page_desc tmp;
 	if (!pd)
 		pd = &tmp;
-	struct vm_error *err = source_read(&f->src, off, raw, sizeof(raw));
-	if (err) {
-		vm_error_destroy(err);
-		*why = "has a page descriptor that cannot be read";
-		return VM_ERR_CORRUPT;
+	if (kd->desc_run_file != f || off < kd->desc_run_off || off + PAGE_DESC_SIZE > kd->desc_run_off + kd->desc_run_len) {
+		uint64_t end = f->desc_offset + f->ndesc * PAGE_DESC_SIZE;
+		if (end > f->src.size)
+			end = f->src.size;
+		uint64_t len = end - off < sizeof(kd->desc_run) ? end - off : sizeof(kd->desc_run);
+		kd->desc_run_file = NULL;
+		struct vm_error *err = source_read(&f->src, off, kd->desc_run, len);
+		if (err) {
+			vm_error_destroy(err);
+			*why = "has a page descriptor that cannot be read";
+			return VM_ERR_CORRUPT;
+		}
+		kd->desc_run_file = f;
+		kd->desc_run_off = off;
+		kd->desc_run_len = len;
 	}
+	const uint8_t *raw = kd->desc_run + (off - kd->desc_run_off);
 	pd->offset = le64(raw);
 	pd->size = le32(raw + 8);
 	pd->flags = le32(raw + 12);

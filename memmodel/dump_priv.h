@@ -93,6 +93,10 @@ struct kdump_state {
 	size_t nfiles;
 	struct pagecache *cache;
 	uint8_t *cbuf;            /* compressed page staging, block_size bytes */
+	/* A run of page descriptors read at once: sequential reads then cost one read per run. */
+	uint8_t desc_run[170 * 24];
+	const struct kdump_file *desc_run_file;
+	uint64_t desc_run_off, desc_run_len;
 	void *zstd_dctx;
 };
 

@@ -193,8 +193,13 @@ int main(int argc, char **argv)
 		kdump_free(ctx);
 		for (int i = 0; i < ntheirs; i++)
 			close(fds[i]);
-		dump_open((const char *const *)files, (size_t)nfiles, NULL, &d);
+		err = dump_open((const char *const *)files, (size_t)nfiles, NULL, &d);
 		ctx = open_lkdf(ntheirs, theirs, fds);
+		if (err || !ctx) {
+			fprintf(stderr, "reopen for --bench failed%s%s\n", err ? ": " : "", err ? err->message : "");
+			return 1;
+		}
+		desc = dump_describe(d);
 		uint64_t bytes = 0;
 		t0 = now();
 		for (uint64_t pfn = 0; pfn < desc->max_pfn; pfn++) {
