@@ -72,8 +72,7 @@ def test_lldb_threads_registers_memory(sample, capsys):
             "process plugin packet send qHostInfo",
             "process plugin packet send qProcessInfo",
             "thread list",
-            f"thread select {panic_cpu + 1}",
-            "register read rip rsp cr3 gs_base",
+            "register read rip rsp rbp gs_base",
             f"expression -- __per_cpu_offset[{panic_cpu}]",
             "memory read --format d --size 4 --count 1 &panic_cpu",
             "expression -- init_task.comm",
@@ -89,16 +88,17 @@ def test_lldb_threads_registers_memory(sample, capsys):
     assert re.search(r"response: pid:1;", process_info), process_info
 
     threads = command_output(out, "thread list")
-    listed = re.findall(r"thread #(\d+): tid = 0x([0-9a-f]+)", threads)
+    listed = re.findall(r"thread #(\d+): tid = (\w+),", threads)
     assert len(listed) == truth["nr_cpus"], threads
-    # The stop is reported on the panicking CPU: thread N is CPU N-1, as in gdb.
-    assert re.search(rf"\* thread #{panic_cpu + 1}: tid = {panic_cpu + 1:#06x}", threads), threads
+    # The stop is reported on the panicking CPU, whose thread id is CPU + 1 as in gdb (LLDB
+    # numbers the stopped thread #1); the registers below are that thread's.
+    assert re.search(rf"\* thread #\d+: tid = (0x0*)?{panic_cpu + 1},", threads), threads
 
-    regs = command_output(out, "register read rip rsp cr3 gs_base")
+    regs = command_output(out, "register read rip rsp rbp gs_base")
     values = {name: int(v, 16) for name, v in re.findall(r"(\w+) = (0x[0-9a-f]+)", regs)}
     assert values["rip"] >= 0xffffffff80000000, regs
     assert values["rsp"] >= 0xff00000000000000, regs
-    assert values["cr3"] != 0 and values["cr3"] & 0xfff == 0, regs
+    # (No cr3 here: a kdump capture's NT_PRSTATUS notes hold no control registers.)
     # A CPU thread's gs_base is the kernel's per-CPU base of that CPU.
     per_cpu = command_output(out, f"expression -- __per_cpu_offset[{panic_cpu}]")
     m = re.search(r"= (\d+)", per_cpu)
