@@ -415,7 +415,8 @@ def check_cache(cache):
 def cache_stats(cache):
     """(allocated, total, slabs): totals from the node counters, free objects
     counted as crash does: objects - inuse of every node and CPU partial
-    slab and of each CPU slab, plus the length of each CPU freelist."""
+    slab and of each CPU slab, plus the length of each CPU freelist (up to a
+    repeated object; a link that leaves the slab counts as one entry)."""
     total = 0
     slabs = 0
     free = 0
@@ -439,6 +440,10 @@ def cache_stats(cache):
             if freelist:
                 walk = walk_freelist(cache, slab, freelist, slab_memory(cache, slab), "")
                 free += len(walk.objects)
+                # crash counts a corrupt link as one more entry of the list;
+                # count it the same way so the two listings stay comparable.
+                if walk.problem and walk.problem[0] == "outside":
+                    free += 1
         seen = set()
         while partial and partial not in seen:
             seen.add(partial)

@@ -53,8 +53,10 @@ def crash_output(samples, dump, commands):
     return proc.stdout
 
 
-def test_cache_list_matches_crash_kmem_s(samples):
-    dump = pick(samples, "sysrq")
+@pytest.mark.parametrize("scenario", ["sysrq", "slab-double-free"])
+def test_cache_list_matches_crash_kmem_s(samples, scenario):
+    """Every cache, including kmalloc-8 with a looping and a corrupt CPU freelist."""
+    dump = pick(samples, scenario)
     ours = caches_of(scripts(samples, dump, ["vkmem -s"]))
     theirs = caches_of(crash_output(samples, dump, ["kmem -s"]))
     assert len(theirs) > 50, "crash listed too few caches"
