@@ -26,7 +26,6 @@ from .percpu import cached, layout, read_bytes, read_u64, u32_at, u64_at
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
-MASK64 = 0xffffffffffffffff
 
 
 def swab64(value):
@@ -39,7 +38,7 @@ def swab64(value):
 def _kmem_cache_layout():
     members = {"cpu_slab": "cpu_slab", "flags": "flags", "size": "size",
                "object_size": "object_size", "offset": "offset", "oo": "oo",
-               "inuse": "inuse", "name": "name", "list": "list", "node": "node"}
+               "name": "name", "list": "list", "node": "node"}
     for optional in ("random", "red_left_pad"):
         if percpu.Layout.has_member("kmem_cache", optional):
             members[optional] = optional
@@ -154,7 +153,6 @@ class Cache:
         self.size = u32_at(buf, lay.size)
         self.object_size = u32_at(buf, lay.object_size)
         self.offset = u32_at(buf, lay.offset)
-        self.inuse_size = u32_at(buf, lay.inuse)
         oo = u32_at(buf, lay.oo)
         self.order = oo >> 16
         self.oo_objects = oo & 0xffff
@@ -307,11 +305,11 @@ def walk_freelist(cache, slab, head, memory, label):
 
 
 def slab_memory(cache, slab):
-    """The whole slab's memory in one read (objects * size bytes)."""
+    """The slab's objects in one read, never more than one slab of the
+    cache's order (a corrupt object count must not run into other memory)."""
     objects = slab.objects or cache.oo_objects
-    length = cache.red_left_pad + objects * cache.size
-    length = max(length, 8)
-    return read_bytes(slab.base, min(length, cache.slab_bytes() << 4))
+    length = min(cache.red_left_pad + objects * cache.size, cache.slab_bytes())
+    return read_bytes(slab.base, max(length, 8))
 
 
 class SlabCheck:
@@ -520,8 +518,7 @@ def find_object(addr):
     on = [walk.label for walk in lists if obj in walk.objects]
     result.update({"object": obj, "index": index, "offset": addr - obj,
                    "state": "free" if on else "allocated",
-                   "free_list": ", ".join(on) if on else None,
-                   "cpu_slab_of": [w.label.split()[1] for w in lists[1:]]})
+                   "free_list": ", ".join(on) if on else None})
     return result
 
 
