@@ -198,18 +198,24 @@ static enum elf_where locate(const struct elf_state *e, uint64_t paddr, const st
 	return w;
 }
 
-/* Where the classification of paddr may change next: the next segment start or end above it. */
+/* Where the classification of paddr may change next: the next start, or an end of a covering load. */
 static uint64_t next_boundary(const struct elf_state *e, uint64_t paddr)
 {
-	uint64_t best = UINT64_MAX;
-	for (size_t i = 0; i < e->nloads; i++) {
+	size_t lo = 0, hi = e->nloads;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (e->loads[mid].paddr <= paddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	uint64_t best = lo < e->nloads ? e->loads[lo].paddr : UINT64_MAX;
+	for (size_t i = lo; i-- > 0 && e->max_end[i] > paddr;) {
 		const struct elf_load *l = &e->loads[i];
-		uint64_t cands[3] = { l->paddr, l->paddr + l->filesz, l->paddr + l->memsz };
-		for (int c = 0; c < 3; c++)
-			if (cands[c] > paddr && cands[c] < best)
-				best = cands[c];
-		if (l->paddr > best)
-			break;
+		uint64_t ends[2] = { l->paddr + l->filesz, l->paddr + l->memsz };
+		for (int c = 0; c < 2; c++)
+			if (ends[c] > paddr && ends[c] < best)
+				best = ends[c];
 	}
 	return best;
 }

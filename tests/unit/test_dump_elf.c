@@ -216,6 +216,31 @@ static void test_qemu_notes_in_elf(void **state)
 	free(notes.p);
 }
 
+static void test_flattened_elf(void **state)
+{
+	(void)state;
+	/* makedumpfile -E -F: the ELF header is not the first record; reads go through the index. */
+	struct fx_buf notes = { 0 };
+	fx_prstatus(&notes, 3, 0x300);
+	struct fx_load loads[] = { { 0, 0, 3 * FX_PS, 5 * FX_PS } };
+	struct fx_buf b = fx_elf_build(&notes, loads, 1, 0, 0);
+	struct fx_buf f = fx_flatten(&b, 1000);
+	char *path;
+	struct dump *d = open_buf(&f, &path);
+	assert_string_equal(dump_describe(d)->format, "flattened-elf");
+	expect_page(d, 0);
+	expect_page(d, 2);
+	expect_code(d, 3 * FX_PS, 8, VM_ERR_EXCLUDED);
+	const struct dump_cpu_note *c;
+	assert_int_equal(dump_cpu_notes(d, &c), 1);
+	assert_int_equal(c[0].pr_pid, 3);
+	dump_close(d);
+	fx_unlink(path);
+	free(f.p);
+	free(b.p);
+	free(notes.p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -224,6 +249,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_and_incomplete),
 		cmocka_unit_test(test_bad_elf),
 		cmocka_unit_test(test_qemu_notes_in_elf),
+		cmocka_unit_test(test_flattened_elf),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
