@@ -7,6 +7,7 @@
 
 #include "dump.h"
 #include "dump_fixture.h"
+#include "dump_priv.h"
 
 static const char vmci_text[] = "OSRELEASE=6.1.0-fixture\nPAGESIZE=4096\nNUMBER(phys_base)=16777216\n";
 
@@ -320,6 +321,93 @@ static void test_cache_bound(void **state)
 	free(b.p);
 }
 
+static void flat_record(struct fx_buf *b, int64_t off, int64_t size, char fill)
+{
+	uint64_t h[2] = { htobe64((uint64_t)off), htobe64((uint64_t)size) };
+	fx_append(b, h, 16);
+	for (int64_t i = 0; fill && i < size; i++)
+		fx_append(b, &fill, 1);
+}
+
+static struct fx_buf flat_header(uint64_t version)
+{
+	struct fx_buf b = { 0 };
+	fx_put(&b, 0, "makedumpfile", 12);
+	uint64_t one = htobe64(1), v = htobe64(version);
+	fx_put(&b, 16, &one, 8);
+	fx_put(&b, 24, &v, 8);
+	b.len = FLAT_HEADER_SIZE;
+	fx_reserve(&b, b.len);
+	return b;
+}
+
+static void test_flat_records(void **state)
+{
+	(void)state;
+	struct fx_buf b = flat_header(1);
+	flat_record(&b, 100, 100, 'A');
+	flat_record(&b, 150, 150, 'B'); /* overlaps A: later wins */
+	flat_record(&b, 400, 100, 'C'); /* gap 300..400 */
+	flat_record(&b, 0, 50, 'D');    /* out of order; gap 50..100 */
+	flat_record(&b, 120, 10, 'E');  /* inside A, written last */
+	flat_record(&b, -1, -1, 0);
+	char *path = fx_save(&b);
+	struct dump_source src;
+	struct vm_error *err = source_open(path, &src);
+	if (err)
+		fail_msg("%s", err->message);
+	assert_non_null(src.flat);
+	assert_int_equal(src.size, 500);
+	char got[500], want[500];
+	memset(want, 0, sizeof(want));
+	memset(want, 'D', 50);
+	memset(want + 100, 'A', 50);
+	memset(want + 120, 'E', 10);
+	memset(want + 150, 'B', 150);
+	memset(want + 400, 'C', 100);
+	assert_null(source_read(&src, 0, got, 500));
+	assert_memory_equal(got, want, 500);
+	/* Reads starting anywhere, crossing records and gaps. */
+	for (uint64_t off = 0; off < 500; off += 37) {
+		assert_null(source_read(&src, off, got, 500 - off));
+		assert_memory_equal(got, want + off, 500 - off);
+	}
+	err = source_read(&src, 450, got, 51);
+	assert_non_null(err);
+	vm_error_destroy(err);
+	source_close(&src);
+	fx_unlink(path);
+	free(b.p);
+
+	struct {
+		int64_t off, size;
+		int version, end_marker;
+		enum vm_errcode code;
+	} bad[] = {
+		{ 0, 10, 1, 0, VM_ERR_FORMAT },       /* no end marker */
+		{ -5, 10, 1, 1, VM_ERR_FORMAT },      /* negative offset */
+		{ 0, 0, 1, 1, VM_ERR_FORMAT },        /* empty record */
+		{ 0, 1 << 20, 1, 1, VM_ERR_FORMAT },  /* record past EOF */
+		{ 0, 10, 2, 1, VM_ERR_UNSUPPORTED },  /* unknown version */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct fx_buf c = flat_header((uint64_t)bad[i].version);
+		flat_record(&c, bad[i].off, bad[i].size, bad[i].size < 100 ? 'x' : 0);
+		if (bad[i].end_marker)
+			flat_record(&c, -1, -1, 0);
+		path = fx_save(&c);
+		err = source_open(path, &src);
+		assert_non_null(err);
+		if (err->code != bad[i].code)
+			fail_msg("case %zu: %s", i, err->message);
+		assert_non_null(strstr(err->message, path));
+		vm_error_destroy(err);
+		source_close(&src);
+		fx_unlink(path);
+		free(c.p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -329,6 +417,7 @@ int main(void)
 		cmocka_unit_test(test_split_set),
 		cmocka_unit_test(test_single_bitmap),
 		cmocka_unit_test(test_flattened),
+		cmocka_unit_test(test_flat_records),
 		cmocka_unit_test(test_bad_headers),
 		cmocka_unit_test(test_cache_bound),
 	};
