@@ -268,7 +268,7 @@ static void h_thread_extra_info(struct ctx *c, const char *args)
 		reply_error(c, ERR_NO_THREAD, "no thread '%.40s'", args);
 		return;
 	}
-	char text[160];
+	char text[sizeof(th->name) + sizeof(th->extra) + 4];
 	snprintf(text, sizeof(text), "%s, %s", th->name, th->extra);
 	rsp_buf_addhex(&c->reply, text, strlen(text));
 }

@@ -25,6 +25,11 @@ static const struct kernel_task *task_by_addr(const struct kernel_task *tasks, s
 	return NULL;
 }
 
+/*
+ * Extra info is "key=value" words after a human part, so scripts can parse it (gdbscripts'
+ * target.thread_details): cpu=, task= (task_struct), running= (CPU it is current on, or -1),
+ * and for CPU threads the current task's pid= and comm= (comm last: it may hold spaces).
+ */
 static void name_cpu_thread(struct stub_thread *th, const struct kernel_cpu *c,
 			    const struct kernel_task *cur)
 {
@@ -32,23 +37,20 @@ static void name_cpu_thread(struct stub_thread *th, const struct kernel_cpu *c,
 				     : !c->online ? " [offline]" : "";
 	snprintf(th->name, sizeof(th->name), "CPU#%d%s", c->cpu, tag);
 	if (cur)
-		snprintf(th->extra, sizeof(th->extra), "CPU#%d, current %d %s", c->cpu, cur->pid, cur->comm);
+		snprintf(th->extra, sizeof(th->extra), "cpu=%d task=0x%llx pid=%d comm=%s", c->cpu,
+			 (unsigned long long)c->current_task, cur->pid, cur->comm);
 	else if (c->current_task)
-		snprintf(th->extra, sizeof(th->extra), "CPU#%d, current task 0x%llx", c->cpu,
+		snprintf(th->extra, sizeof(th->extra), "cpu=%d task=0x%llx", c->cpu,
 			 (unsigned long long)c->current_task);
 	else
-		snprintf(th->extra, sizeof(th->extra), "CPU#%d", c->cpu);
+		snprintf(th->extra, sizeof(th->extra), "cpu=%d", c->cpu);
 }
 
 static void name_task_thread(struct stub_thread *th, const struct kernel_task *t)
 {
 	snprintf(th->name, sizeof(th->name), "%d %s", t->pid, t->comm);
-	const char *state = t->state_name ? t->state_name : "?";
-	if (t->running_on >= 0)
-		snprintf(th->extra, sizeof(th->extra), "%c %s, on CPU#%d at the crash", t->state, state,
-			 t->running_on);
-	else
-		snprintf(th->extra, sizeof(th->extra), "%c %s, last on CPU#%d", t->state, state, t->cpu);
+	snprintf(th->extra, sizeof(th->extra), "%c %s, cpu=%d running=%d task=0x%llx", t->state,
+		 t->state_name ? t->state_name : "?", t->cpu, t->running_on, (unsigned long long)t->addr);
 }
 
 struct vm_error *threads_build(struct kernel *k, enum tasks_mode mode, struct thread_list *out,

@@ -30,7 +30,7 @@ struct stub_thread {
 	uint64_t current_task;    /* CPU thread: task_struct running there, 0 if unknown */
 	uint64_t pgd_pa;          /* page tables for user addresses: the task's (or CPU's current) mm */
 	char name[48];            /* "CPU#2 [panic]", "1234 nginx" */
-	char extra[96];           /* state and CPU */
+	char extra[128];          /* state, CPU, task: see threads.c */
 	bool regs_done;
 	bool has_regs;
 	struct x86_regs regs;
