@@ -85,9 +85,12 @@ static struct vm_error *layout_from_cr3(struct kernel *k)
 		return vm_error_create(VM_ERR_INVALID, 0, "the dump has no VMCOREINFO: vmlinux is needed to locate the kernel");
 	in->la57 = (q->qemu.cr[4] & X86_CR4_LA57) != 0;
 	k->paging.la57 = in->la57;
-	uint64_t root = x86_cr3_to_root(q->qemu.cr[3], 0);
-	uint64_t text;
-	struct vm_error *err = vmlinux_symbol(k->vml, "_text", &text);
+	uint64_t text, pti_init;
+	struct vm_error *err = vmlinux_symbol(k->vml, "pti_init", &pti_init);
+	bool pti = err == NULL;
+	vm_error_destroy(err);
+	uint64_t root = x86_cr3_to_root(q->qemu.cr[3], 0, pti);
+	err = vmlinux_symbol(k->vml, "_text", &text);
 	if (err)
 		return err;
 	for (uint64_t va = X86_START_KERNEL_MAP; va < X86_START_KERNEL_MAP + KERNEL_IMAGE_SIZE_MAX; va += 2ull << 20) {
@@ -237,7 +240,7 @@ struct vm_error *kernel_layout_init(struct kernel *k)
 		return err;
 	k->paging.la57 = in->la57;
 	k->paging.sme_mask = in->sme_mask;
-	in->root_pgt = x86_cr3_to_root(in->root_pgt, in->sme_mask);
+	in->root_pgt &= X86_PTE_ADDR_MASK & ~in->sme_mask;
 	if (k->vml) {
 		err = check_banner(k);
 		if (err)

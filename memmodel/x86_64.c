@@ -2,9 +2,9 @@
 
 #include <string.h>
 
-uint64_t x86_cr3_to_root(uint64_t cr3, uint64_t sme_mask)
+uint64_t x86_cr3_to_root(uint64_t cr3, uint64_t sme_mask, bool pti)
 {
-	return cr3 & X86_PTE_ADDR_MASK & ~(1ull << 12) & ~sme_mask;
+	return cr3 & X86_PTE_ADDR_MASK & ~(pti ? 1ull << 12 : 0) & ~sme_mask;
 }
 
 bool x86_canonical(const struct x86_paging *p, uint64_t va)

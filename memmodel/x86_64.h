@@ -28,8 +28,11 @@ struct x86_paging {
 	uint64_t sme_mask;  /* SME/SEV C-bit, cleared from CR3 and every entry */
 };
 
-/* Root table address from a CR3 value: drops PCID (0..11), the PTI user bit (12), LAM/noflush (>= 52), C-bit. */
-uint64_t x86_cr3_to_root(uint64_t cr3, uint64_t sme_mask);
+/*
+ * Kernel root table address from a CR3 value: drops PCID (bits 0..11), LAM/noflush (>= 52) and the
+ * C-bit; with PTI also bit 12, which selects the user half of the 8 KiB PGD pair.
+ */
+uint64_t x86_cr3_to_root(uint64_t cr3, uint64_t sme_mask, bool pti);
 
 /* Whether va is canonical for the paging mode (47 or 56 significant bits). */
 bool x86_canonical(const struct x86_paging *p, uint64_t va);

@@ -144,7 +144,7 @@ static void test_sme_mask(void **state)
 	set_entry(m, pmd, (va >> 21) & 511, 0x1000000ull | c | P | PSE);
 	struct x86_paging pg = { .sme_mask = c };
 	uint64_t pa, size;
-	uint64_t root = x86_cr3_to_root(pgd | c, c);
+	uint64_t root = x86_cr3_to_root(pgd | c, c, true);
 	assert_int_equal(root, pgd);
 	assert_null(x86_walk(&pg, root, va, read_phys, m, &pa, &size, NULL));
 	assert_int_equal(pa, 0x1000000);
@@ -162,9 +162,11 @@ static void test_sme_mask(void **state)
 static void test_cr3_bits(void **state)
 {
 	(void)state;
-	assert_int_equal(x86_cr3_to_root(0x10a000ull | 0x5, 0), 0x10a000);
-	assert_int_equal(x86_cr3_to_root(0x10b000ull | 0x805, 0), 0x10a000);
-	assert_int_equal(x86_cr3_to_root(0x10b000ull | (1ull << 63) | (1ull << 61) | (1ull << 62), 0), 0x10a000);
+	assert_int_equal(x86_cr3_to_root(0x10a000ull | 0x5, 0, true), 0x10a000);
+	assert_int_equal(x86_cr3_to_root(0x10b000ull | 0x805, 0, true), 0x10a000);
+	assert_int_equal(x86_cr3_to_root(0x10b000ull | (1ull << 63) | (1ull << 61) | (1ull << 62), 0, true), 0x10a000);
+	/* Without PTI bit 12 is an address bit. */
+	assert_int_equal(x86_cr3_to_root(0x10b000ull | 0x805, 0, false), 0x10b000);
 }
 
 /* A not-present entry at each level names that level, the entry and its address. */
