@@ -518,12 +518,13 @@ def do_run(spec, sdir, vmlinuz, initrd, ghash):
 # ---------------------------------------------------------------- converter variants
 
 def converter(build):
+    """The project's own binary, if it is built and has `convert --compress=zstd|snappy`."""
     exe = os.path.join(build, "vmcore-gdbserver") if build else None
     if not exe or not os.access(exe, os.X_OK):
         return None
-    r = subprocess.run([exe, "convert", "--help"], capture_output=True, text=True)
-    text = r.stdout + r.stderr
-    return exe if ("zstd" in text or "compress" in text) and r.returncode == 0 else None
+    r = subprocess.run([exe, "convert"], capture_output=True, text=True)
+    usage = r.stdout + r.stderr
+    return exe if "--compress" in usage and "zstd" in usage and "snappy" in usage else None
 
 
 def convert_variants(spec, sdir, exe):
@@ -558,7 +559,8 @@ def dumps_of_run(spec, rundir, with_convert):
     out = [
         entry("kdump-elf", "kdump", "elf", "none", None, [os.path.join(rundir, "vmcore.elf")]),
         entry("qemu-elf", "qemu", "elf", "none", None, [os.path.join(rundir, "qemu.elf")]),
-        entry("qemu-kdump-zlib", "qemu", "flattened", "zlib", None,
+        # QEMU writes every page but shares one copy of the zero page: dump level 1.
+        entry("qemu-kdump-zlib", "qemu", "flattened", "zlib", 1,
               [os.path.join(rundir, "qemu-kdump-zlib.flat")]),
     ]
     for name, _opts, fmt, comp, level, nfiles in MAKEDUMPFILE_VARIANTS:

@@ -5,6 +5,7 @@ RELEASE, PANIC and CPUS must match the ground truth the guest printed before
 it crashed. This proves the factory (samples/factory.py), not our reader.
 """
 
+import concurrent.futures
 import glob
 import json
 import os
@@ -60,10 +61,18 @@ def crash_sys(vmlinux, files):
     return r, fields
 
 
+@pytest.fixture(scope="module")
+def crash_results():
+    """`sys` of every dump; crash spends ~20 s loading vmlinux, so run one per core."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        futs = {d["id"]: pool.submit(crash_sys, m["vmlinux"], d["files"]) for m, d in DUMPS}
+        return {k: f.result() for k, f in futs.items()}
+
+
 @pytest.mark.parametrize("manifest,dump", DUMPS, ids=[d["id"] for _, d in DUMPS])
-def test_crash_sys_matches_truth(manifest, dump):
+def test_crash_sys_matches_truth(crash_results, manifest, dump):
     truth = manifest["scenarios"][dump["run"]]["truth"]
-    r, sys_ = crash_sys(manifest["vmlinux"], dump["files"])
+    r, sys_ = crash_results[dump["id"]]
     context = f"crash on {dump['files']}:\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}"
     assert sys_.get("RELEASE") == manifest["release"], context
     cpus = re.match(r"(\d+)", sys_.get("CPUS", ""))
