@@ -1,7 +1,8 @@
 """Shared helpers for the kernel-layer integration tests: the samples' manifests, kernel_probe, crash.
 
-Environment: BUILD (build directory, default "build" under the repo), CACHE (default
-~/.cache/vmcore-gdbserver). Samples are read from $CACHE/samples/<release>/manifest.json.
+Environment (set by tests/run): VMCORE_GDBSERVER_BUILD (build directory, default ./build),
+VMCORE_GDBSERVER_CACHE (default ~/.cache/vmcore-gdbserver). Samples are read from
+$CACHE/samples/<release>/manifest.json.
 """
 import glob
 import json
@@ -11,8 +12,8 @@ import subprocess
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.path.join(REPO, os.environ.get("BUILD", "build"))
-CACHE = os.environ.get("CACHE", os.path.expanduser("~/.cache/vmcore-gdbserver"))
+BUILD = os.environ.get("VMCORE_GDBSERVER_BUILD", os.path.join(REPO, "build"))
+CACHE = os.environ.get("VMCORE_GDBSERVER_CACHE", os.path.expanduser("~/.cache/vmcore-gdbserver"))
 PROBE = os.path.join(BUILD, "tests", "kernel_probe")
 
 
