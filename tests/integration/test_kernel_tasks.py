@@ -138,10 +138,10 @@ def test_user_read_through_task_pgd(manifest, dump, tmp_path):
 
 @pytest.mark.parametrize("manifest,dump", dump_params())
 def test_not_mapped_error_names_level(manifest, dump):
-    """A kernel address in an empty region: the error names the level, the entry and where it is."""
-    res = probe(dump, manifest["vmlinux"], "read", "ffffc90000000000", "16", check=False)
-    if dump["paging"] == "l4":
-        res = probe(dump, manifest["vmlinux"], "read", "ffffc87fff000000", "16", check=False)
+    """An address in the hypervisor guard hole at the start of the kernel half (never mapped): the error
+    names the level, the entry and where it is."""
+    guard = {"l4": "ffff800000000000", "l5": "ff00000000000000"}[dump["paging"]]
+    res = probe(dump, manifest["vmlinux"], "read", guard, "16", check=False)
     assert res.returncode != 0
     assert re.match(r"kernel_probe: 0x[0-9a-f]{16}: not mapped: (PGD|P4D|PUD|PMD|PTE) entry 0x[0-9a-f]+ "
                     r"at 0x[0-9a-f]+ not present$", res.stderr.strip()), res.stderr
