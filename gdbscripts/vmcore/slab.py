@@ -257,7 +257,8 @@ def list_slabs(head_addr, first, link_offset, limit):
 class FreelistWalk:
     """Objects on one freelist of one slab, with the first problem found:
     (kind, detail, where, message) with kind "outside" (detail: the bad
-    pointer) or "duplicate" (detail: the objects on the loop)."""
+    pointer), "link-outside" (detail: a link slot past the slab's end) or
+    "duplicate" (detail: the objects on the loop)."""
 
     def __init__(self, label, objects, problem):
         self.label = label
@@ -298,7 +299,7 @@ def walk_freelist(cache, slab, head, memory, label):
         slot = pointer + cache.offset
         if slot + 8 > end:
             return FreelistWalk(label, objects, (
-                "outside", slot, pointer,
+                "link-outside", slot, pointer,
                 "free pointer slot 0x%x of object 0x%x lies beyond the slab" % (slot, pointer)))
         pointer = cache.decode(u64_at(memory, slot - slab.base), slot)
     return FreelistWalk(label, objects, None)
@@ -414,7 +415,8 @@ def cache_stats(cache):
     """(allocated, total, slabs): totals from the node counters, free objects
     counted as crash does: objects - inuse of every node and CPU partial
     slab and of each CPU slab, plus the length of each CPU freelist (up to a
-    repeated object; a link that leaves the slab counts as one entry)."""
+    repeated object; a pointer that leaves the slab counts as one entry
+    unless bit 0 is set, as in crash's count_free_objects)."""
     total = 0
     slabs = 0
     free = 0
@@ -438,9 +440,10 @@ def cache_stats(cache):
             if freelist:
                 walk = walk_freelist(cache, slab, freelist, slab_memory(cache, slab), "")
                 free += len(walk.objects)
-                # crash counts a corrupt link as one more entry of the list;
-                # count it the same way so the two listings stay comparable.
-                if walk.problem and walk.problem[0] == "outside":
+                # crash counts a bad pointer as one more entry unless its bit 0
+                # is set (which it takes for the end of the list); count it
+                # the same way so the two listings stay comparable.
+                if walk.problem and walk.problem[0] == "outside" and not walk.problem[1] & 1:
                     free += 1
         seen = set()
         while partial and partial not in seen:
