@@ -53,9 +53,10 @@ def crash_output(samples, dump, commands):
     return proc.stdout
 
 
-@pytest.mark.parametrize("scenario", ["sysrq", "slab-double-free"])
+@pytest.mark.parametrize("scenario", ["sysrq", "busy", "slab-double-free"])
 def test_cache_list_matches_crash_kmem_s(samples, scenario):
-    """Every cache, including kmalloc-8 with a looping and a corrupt CPU freelist."""
+    """Every cache, on 2 and 4 CPUs, including kmalloc-8 with a looping and a corrupt CPU
+    freelist (slab-double-free)."""
     dump = pick(samples, scenario)
     ours = caches_of(scripts(samples, dump, ["vkmem -s"]))
     theirs = caches_of(crash_output(samples, dump, ["kmem -s"]))
