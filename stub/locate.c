@@ -158,7 +158,10 @@ struct vm_error *locate_vmlinux(const struct dump *d, const char *cache_dir, cha
 		if (cache_dir) {
 			snprintf(buf, sizeof(buf), "%s/samples/%s/manifest.json", cache_dir, release);
 			char *from_manifest = manifest_vmlinux(buf);
-			try_candidate(&s, from_manifest);
+			if (from_manifest)
+				try_candidate(&s, from_manifest);
+			else if (!s.found)
+				rsp_buf_printf(&s.report, "  %s: missing, or no \"vmlinux\" in it\n", buf);
 			free(from_manifest);
 			snprintf(buf, sizeof(buf), "%s/samples/%s/vmlinux", cache_dir, release);
 			try_candidate(&s, buf);
