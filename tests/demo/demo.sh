@@ -6,7 +6,7 @@
 set -eu
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-build=build cache=$HOME/.cache/vmcore-gdbserver run=sysrq-l5
+build=build cache=$HOME/.cache/vmcore-gdbserver run=null-page-l5
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build) build=$2; shift 2 ;;
