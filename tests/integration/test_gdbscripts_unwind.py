@@ -191,7 +191,7 @@ def test_null_page_shows_page_fault_frame_and_cr2(samples):
 
 
 @pytest.mark.parametrize("scenario,entry", [("virtio-bug", "asm_exc_invalid_op"),
-                                            ("slab-double-free", "asm_exc_invalid_op")])
+                                            ("slab-double-free", "asm_exc_general_protection")])
 def test_bug_reaches_the_crash_site(samples, scenario, entry):
     dump = exception_dump(samples, scenario)
     truth = samples.truth(dump)
