@@ -129,6 +129,9 @@ static struct vm_error *open_file(struct dump *d, const char *path, struct kdump
 		return vm_error_create(VM_ERR_FORMAT, 0, "%s: no KDUMP or DISKDUMP signature", path);
 	f->header_version = (int32_t)le32(h + 8);
 	f->status = le32(h + 424);
+	/* The old diskdump's status 8 means "compressed", not makedumpfile's INCOMPLETE bit. */
+	if (memcmp(h, "DISKDUMP", 8) == 0)
+		f->status &= ~(uint32_t)DUMP_DH_COMPRESSED_INCOMPLETE;
 	f->block_size = le32(h + 428);
 	f->sub_hdr_size = le32(h + 432);
 	f->bitmap_blocks = le32(h + 436);
