@@ -39,10 +39,14 @@ struct kernel_info {
 	int nr_cpus;             /* CPU threads the stub shows: highest CPU id with state + 1 */
 	uint64_t total_ram;      /* bytes */
 	int panic_cpu;           /* -1 if unknown */
-	char panic_string[256];  /* "" if unknown */
+	char panic_string[256];  /* what panic() was given, "" if unknown */
 	uint64_t crash_time;     /* CRASHTIME, seconds since epoch; 0 if unknown */
 	uint64_t uptime_ns;      /* at crash, 0 if unknown */
 	bool have_vmlinux;
+	/* The log line crash's `sys` shows as PANIC: "kernel BUG at ...", else the "Oops: ..." line, else
+	 * "Kernel panic - not syncing: ..."; "" if none. */
+	char panic_message[256];
+	bool panic_from_oops;    /* panic_message is an Oops headline (crash adds "check log for details") */
 };
 const struct kernel_info *kernel_info(const struct kernel *k);
 

@@ -1,7 +1,7 @@
 /*
  * The printk ring buffer (5.10+ lockless prb), laid out by VMCOREINFO's OFFSET()/SIZE() keys (or DWARF):
- * the last "Kernel panic - not syncing: " record gives the panic string, the newest timestamp the
- * uptime at the crash.
+ * the last "Kernel panic - not syncing: " record gives the panic string, a "kernel BUG at" or "Oops:"
+ * record the headline crash shows, the newest timestamp the uptime at the crash.
  */
 #include "kernel_priv.h"
 
@@ -73,6 +73,17 @@ static uint64_t get_u64(const uint8_t *p)
 	return v;
 }
 
+/* A log record's text without its trailing newline, NUL-terminated and truncated to fit. */
+static void copy_line(char *dst, size_t size, const char *src, size_t len)
+{
+	while (len && (src[len - 1] == '\n' || src[len - 1] == 0))
+		len--;
+	if (len >= size)
+		len = size - 1;
+	memcpy(dst, src, len);
+	dst[len] = 0;
+}
+
 static struct vm_error *scan(struct kernel *k, const struct prb_layout *p)
 {
 	uint64_t prb, prb_ptr, descs, infos, data, size_bits = 0;
@@ -100,8 +111,10 @@ static struct vm_error *scan(struct kernel *k, const struct prb_layout *p)
 	    (err = kernel_read(k, &zeros, infos, ibuf, count * p->info_size, NULL)) ||
 	    (err = kernel_read(k, &zeros, data, text, data_size, NULL)))
 		goto out;
-	uint64_t best_seq = 0, last_ts = 0;
-	bool found = false;
+	/* The newest record of each kind: the panic line, and the headlines crash's `sys` prefers to it. */
+	static const char *const kinds[] = { PANIC_PREFIX, "kernel BUG at ", "Oops: " };
+	struct { bool found; uint64_t seq; const char *text; size_t len; } best[3] = { 0 };
+	uint64_t last_ts = 0;
 	for (size_t i = 0; i < count; i++) {
 		const uint8_t *d = dbuf + i * p->desc_size, *info = ibuf + i * p->info_size;
 		uint64_t state = get_u64(d + p->state_var) >> DESC_STATE_SHIFT;
@@ -120,18 +133,28 @@ static struct vm_error *scan(struct kernel *k, const struct prb_layout *p)
 		if (off + 8 + len > data_size)
 			continue;
 		const char *t = (const char *)text + off + 8;
-		size_t plen = strlen(PANIC_PREFIX);
-		if (len > plen && memcmp(t, PANIC_PREFIX, plen) == 0 && (!found || seq > best_seq)) {
-			found = true;
-			best_seq = seq;
-			size_t n = len - plen;
-			while (n && (t[plen + n - 1] == '\n' || t[plen + n - 1] == 0))
-				n--;
-			if (n >= sizeof(k->info.panic_string))
-				n = sizeof(k->info.panic_string) - 1;
-			memcpy(k->info.panic_string, t + plen, n);
-			k->info.panic_string[n] = 0;
+		for (int kind = 0; kind < 3; kind++) {
+			size_t plen = strlen(kinds[kind]);
+			if (len > plen && memcmp(t, kinds[kind], plen) == 0 && (!best[kind].found || seq > best[kind].seq)) {
+				best[kind].found = true;
+				best[kind].seq = seq;
+				best[kind].text = t;
+				best[kind].len = len;
+			}
 		}
+	}
+	if (best[0].found) {
+		size_t plen = strlen(PANIC_PREFIX);
+		copy_line(k->info.panic_string, sizeof(k->info.panic_string), best[0].text + plen, best[0].len - plen);
+	}
+	/* crash's PANIC line: a BUG() site, else the Oops headline, else the panic line itself. */
+	for (int kind = 1; kind <= 3; kind++) {
+		int which = kind % 3;
+		if (!best[which].found)
+			continue;
+		copy_line(k->info.panic_message, sizeof(k->info.panic_message), best[which].text, best[which].len);
+		k->info.panic_from_oops = which == 2;
+		break;
 	}
 	k->info.uptime_ns = last_ts;
 out:

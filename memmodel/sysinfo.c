@@ -1,7 +1,7 @@
 /*
  * `info` report. JSON keys: release, version, machine, nodename, build_id, vmlinux, dump_format,
  * dump_description, dump_level, cpus, online_cpus, crash_time (epoch s), date, uptime_ns, uptime,
- * memory_bytes, tasks (count or null), tasks_error, panic_string, panic_cpu, panic_task {addr, pid,
+ * memory_bytes, tasks (count or null), tasks_error, panic_string, panic_message, panic_cpu, panic_task {addr, pid,
  * comm}, kaslr_offset, phys_base, page_offset, vmalloc_start, vmemmap_base, sme_mask, root_pgt,
  * paging ("4-level" | "5-level"), layout_source. Addresses are "0x..." strings, null when unknown.
  */
@@ -162,6 +162,8 @@ struct vm_error *kernel_sysinfo_write(struct kernel *k, FILE *out, bool json)
 		}
 		fprintf(out, ", \"panic_string\": ");
 		json_string(out, in->panic_string);
+		fprintf(out, ", \"panic_message\": ");
+		json_string(out, in->panic_message);
 		fprintf(out, ", \"panic_cpu\": %d, \"panic_task\": ", in->panic_cpu);
 		if (panic_task) {
 			fprintf(out, "{\"addr\": \"0x%" PRIx64 "\", \"pid\": %d, \"comm\": ", panic_task->addr, panic_task->pid);
@@ -198,8 +200,9 @@ struct vm_error *kernel_sysinfo_write(struct kernel *k, FILE *out, bool json)
 		fprintf(out, "     VERSION: %s\n", in->version);
 		fprintf(out, "     MACHINE: %s\n", in->machine);
 		fprintf(out, "      MEMORY: %s\n", memory[0] ? memory : "(unknown)");
-		if (in->panic_string[0])
-			fprintf(out, "       PANIC: \"Kernel panic - not syncing: %s\"\n", in->panic_string);
+		if (in->panic_message[0])
+			fprintf(out, "       PANIC: \"%s\"%s\n", in->panic_message,
+				in->panic_from_oops ? " (check log for details)" : "");
 		else
 			fprintf(out, "       PANIC: (unknown)\n");
 		if (in->panic_cpu >= 0)
