@@ -11,6 +11,7 @@
 
 #include "handlers.h"
 #include "rsp.h"
+#include "server.h"
 #include "tdesc.h"
 #include "threads.h"
 
@@ -328,6 +329,26 @@ static void test_xfer_target_xml_in_windows(void **state)
 	target_free(&t);
 }
 
+static void test_listen_spec(void **state)
+{
+	(void)state;
+	char host[64], port[8];
+	assert_true(server_parse_listen("127.0.0.1:1234", host, sizeof(host), port, sizeof(port)));
+	assert_string_equal(host, "127.0.0.1");
+	assert_string_equal(port, "1234");
+	assert_true(server_parse_listen("[::1]:0", host, sizeof(host), port, sizeof(port)));
+	assert_string_equal(host, "::1");
+	assert_string_equal(port, "0");
+	assert_true(server_parse_listen("4321", host, sizeof(host), port, sizeof(port)));
+	assert_string_equal(host, "127.0.0.1"); /* loopback unless told otherwise */
+	assert_true(server_parse_listen(":99", host, sizeof(host), port, sizeof(port)));
+	assert_string_equal(host, "127.0.0.1");
+	assert_false(server_parse_listen("host:", host, sizeof(host), port, sizeof(port)));
+	assert_false(server_parse_listen("host:http", host, sizeof(host), port, sizeof(port)));
+	assert_false(server_parse_listen("[]:1", host, sizeof(host), port, sizeof(port)));
+	assert_false(server_parse_listen("h:123456789", host, sizeof(host), port, sizeof(port)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -341,6 +362,7 @@ int main(void)
 		cmocka_unit_test(test_threads_xml_escapes_names),
 		cmocka_unit_test(test_dispatch_without_kernel),
 		cmocka_unit_test(test_xfer_target_xml_in_windows),
+		cmocka_unit_test(test_listen_spec),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
