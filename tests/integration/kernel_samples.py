@@ -30,9 +30,10 @@ def dumps():
     return [(m, d) for m in manifests() for d in m.get("dumps", [])]
 
 
-def dump_params(select=None):
-    """pytest params over the dumps, one id per dump; a single skipped param when there are none."""
-    params = [pytest.param(m, d, id=d["id"]) for m, d in dumps() if select is None or select(d)]
+def dump_params(select=None, limit=None):
+    """pytest params over the dumps (the first `limit` that match), one id per dump; a single skipped
+    param when there are none."""
+    params = [pytest.param(m, d, id=d["id"]) for m, d in dumps() if select is None or select(d)][:limit]
     if not params:
         params = [pytest.param(None, None, marks=pytest.mark.skip(reason="no samples under " + CACHE))]
     return params

@@ -23,6 +23,12 @@ def test_info_matches_truth(manifest, dump):
         assert int(info["panic_task"]["addr"], 16) == int(t["panic_task"], 16)
     assert info["tasks_error"] is None
     assert info["paging"] == {"l5": "5-level", "l4": "4-level"}[dump["paging"]]
+    # The headline crash shows: a BUG() site, else the Oops line, else the panic line.
+    lines = t.get("oops_lines") or []
+    headline = next((x for x in lines if x.startswith("kernel BUG at ")), None) or \
+        next((x for x in lines if x.startswith("Oops: ")), None) or \
+        "Kernel panic - not syncing: " + t["panic_string"]
+    assert info["panic_message"] == headline
 
 
 @pytest.mark.parametrize("manifest,dump", dump_params())
@@ -100,7 +106,9 @@ def test_info_without_vmlinux(manifest, dump):
     assert got["tasks"] is None and got["vmlinux"] is None
 
 
-@pytest.mark.parametrize("manifest,dump", dump_params(lambda d: d["capture"] == "kdump" and d["format"] == "elf"))
+# One dump is enough: the check does not depend on the dump, and the test copies vmlinux.
+@pytest.mark.parametrize("manifest,dump",
+                         dump_params(lambda d: d["capture"] == "kdump" and d["format"] == "elf", limit=1))
 def test_wrong_vmlinux_rejected(manifest, dump, tmp_path):
     """A vmlinux whose build-id differs from VMCOREINFO's is refused with both ids in the message."""
     fake = tmp_path / "vmlinux"
