@@ -1,7 +1,7 @@
 # demo, install and the IDE test dependencies (README.md says how to use them).
 
 # The sample run the demo serves (samples/factory.py run id) and the dump of it it picks.
-DEMO_RUN ?= null-page-l5
+DEMO_RUN ?= skb-slab-frag-l5
 DAP_DIR := tests/dap
 MANDIR ?= $(PREFIX)/share/man
 DATADIR ?= $(PREFIX)/share/vmcore-gdbserver

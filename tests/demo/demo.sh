@@ -6,7 +6,7 @@
 set -eu
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-build=build cache=$HOME/.cache/vmcore-gdbserver run=null-page-l5
+build=build cache=$HOME/.cache/vmcore-gdbserver run=skb-slab-frag-l5
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build) build=$2; shift 2 ;;
@@ -32,12 +32,14 @@ dump_files=$(jq -r --arg run "$run" "$pick | .files | join(\" \")" "$manifest")
 vmlinux=$(jq -r .vmlinux "$manifest")
 panic_string=$(jq -r --arg run "$run" '.scenarios[$run].truth.panic_string' "$manifest")
 scenario=$(jq -r --arg run "$run" '.scenarios[$run].scenario' "$manifest")
+panic_pid=$(jq -r --arg run "$run" '.scenarios[$run].truth.pid' "$manifest")
 
 log=$(mktemp "${TMPDIR:-/tmp}/vmcore-gdbserver-demo.XXXXXX")
+commands=$(mktemp --suffix=.gdb "${TMPDIR:-/tmp}/vmcore-gdbserver-demo.XXXXXX")
 server_pid=
 cleanup() {
 	[ -z "$server_pid" ] || kill "$server_pid" 2>/dev/null || true
-	rm -f "$log"
+	rm -f "$log" "$commands"
 }
 trap cleanup EXIT INT TERM
 
@@ -59,41 +61,47 @@ while [ -z "$port" ]; do
 done
 echo "demo: listening on 127.0.0.1:$port; starting gdb (loading vmlinux's debug info takes a few seconds)"
 
-section() { printf '%s\n' "-ex" "echo \\n=== $1 ===\\n"; }
-# One argument per line, so that the command list below reads as the session does.
-gdb_args=$(mktemp "${TMPDIR:-/tmp}/vmcore-gdbserver-demo-args.XXXXXX")
-{
-	printf '%s\n' -q -batch -nx -ex "set pagination off" -ex "set width 0" -ex "set confirm off"
-	printf '%s\n' -ex "file $vmlinux" -ex "target remote 127.0.0.1:$port"
-	section "source gdbscripts/vmcore_gdb.py: KASLR relocation and module symbols (vmcore-setup)"
-	printf '%s\n' -ex "source $root/gdbscripts/vmcore_gdb.py"
-	section "monitor sys: what was dumped"
-	printf '%s\n' -ex "monitor sys"
-	section "info threads: CPUs first (thread N = CPU N-1), then tasks"
-	printf '%s\n' -ex "info threads"
-	section "bt on the panicking CPU, through the exception and syscall frames"
-	printf '%s\n' -ex "bt"
-	section "vbt: the same with the saved registers of each entry frame"
-	printf '%s\n' -ex "vbt"
-	section "percpu helper: vpercpu runqueues.nr_running"
-	printf '%s\n' -ex "vpercpu runqueues.nr_running"
-	section "slab helper: vkmem -s kmalloc-512 (then: vkmem ADDR tells which object ADDR is)"
-	printf '%s\n' -ex "vkmem -s kmalloc-512"
-	section "virtio helper: vvirtio"
-	printf '%s\n' -ex "vvirtio"
-	section "skb helper: vnet -s 1 (sockets of PID 1; vnet -q SOCK and vskb SKB go deeper)"
-	printf '%s\n' -ex "vnet -s 1"
-} >"$gdb_args"
+# The session, as a gdb command file. The skb step follows the panicking task's socket that
+# has data queued to the sk_buff on it, as a user would from the tables vnet prints.
+cat >"$commands" <<GDB
+set pagination off
+set width 0
+set confirm off
+file $vmlinux
+target remote 127.0.0.1:$port
+echo \\n=== source gdbscripts/vmcore_gdb.py: KASLR relocation and module symbols (vmcore-setup) ===\\n
+source $root/gdbscripts/vmcore_gdb.py
+echo \\n=== monitor sys: what was dumped ===\\n
+monitor sys
+echo \\n=== info threads: CPUs first (thread N = CPU N-1), then tasks ===\\n
+info threads
+echo \\n=== bt on the panicking CPU, through the exception and system-call frames ===\\n
+bt
+echo \\n=== vbt: the same with the registers saved at each entry ===\\n
+vbt
+echo \\n=== per-CPU helper: vpercpu runqueues.nr_running ===\\n
+vpercpu runqueues.nr_running
+echo \\n=== slab helper: vkmem -s kmalloc-512 ===\\n
+vkmem -s kmalloc-512
+echo \\n=== virtio helper: vvirtio ===\\n
+vvirtio
+echo \\n=== skb helpers: vnet -s $panic_pid, vnet -q SOCK, vskb SKB ===\\n
+python
+import re
+table = gdb.execute("vnet -s $panic_pid", to_string=True)
+gdb.write(table)
+queued = [w[2] for w in (line.split() for line in table.splitlines())
+          if len(w) > 3 and w[0].isdigit() and w[-1] != "0"]
+if queued:
+    queue = gdb.execute("vnet -q 0x" + queued[0], to_string=True)
+    gdb.write(queue)
+    for skb in re.findall(r"sk_buff (0x[0-9a-f]+)", queue)[:1]:
+        gdb.execute("vskb " + skb)
+end
+GDB
 
 status=0
-(
-	set -f
-	IFS='
-'
-	# shellcheck disable=SC2046 # one argument per line of the file
-	exec gdb $(cat "$gdb_args") </dev/null
-) || status=$?
-rm -f "$gdb_args"
+gdb -q -batch -nx -x "$commands" </dev/null || status=$?
 
 cat <<EOF
 
