@@ -35,3 +35,30 @@ $(BUILD)/tests/xcheck_kdumpfile: tests/integration/xcheck_kdumpfile.c $(BUILD)/l
 $(BUILD)/tests/convert_dump: tests/integration/convert_dump.c $(BUILD)/libmemmodel.a $(MEMMODEL_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(STD_CFLAGS) $(OPT_CFLAGS) -Imemmodel -o $@ $< $(BUILD)/libmemmodel.a $(LIBS)
+
+# Long runs of issue 7: a ten-minute soak, minutes of fuzzing per target, and valgrind.
+.PHONY: soak fuzz check-all valgrind-unit
+SOAK_SECONDS ?= 600
+FUZZ_SECONDS ?= 180
+soak: all
+	VMCORE_SOAK_SECONDS=$(SOAK_SECONDS) $(PYTHON) tests/run --build $(BUILD) --cache $(CACHE) \
+		--only integration -k "hostile_clients"
+
+fuzz: fuzz-bins
+	$(PYTHON) tests/run --build $(BUILD) --cache $(CACHE) --only fuzz --fuzz-seconds $(FUZZ_SECONDS)
+
+# Valgrind cannot run ASan binaries: the unit tests are rebuilt plainly in $(BUILD)/vg, and the
+# server's integration tests run the plain binary under valgrind.
+VG := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+VG_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/vg/%)
+$(BUILD)/libstub.a: $(STUB_LIB_SRCS:%.c=$(BUILD)/%.o)
+	ar rcs $@ $^
+$(BUILD)/vg/test_%: tests/unit/test_%.c $(BUILD)/libmemmodel.a $(BUILD)/libstub.a $(wildcard tests/unit/*.h) $(MEMMODEL_HDRS) $(STUB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(STD_CFLAGS) -O0 -Imemmodel -Istub -o $@ $< $(subst /san/,/,$(TEST_EXTRA_OBJS_$*)) $(BUILD)/libmemmodel.a -lcmocka $(LIBS)
+valgrind-unit: $(VG_UNIT_BINS)
+	@fail=0; for t in $(VG_UNIT_BINS); do $(VG) $$t || fail=1; done; exit $$fail
+
+check-all: check valgrind-unit
+	VMCORE_GDBSERVER_WRAP="$(VG)" $(PYTHON) tests/run --build $(BUILD) --cache $(CACHE) \
+		--only integration -k "stub_gdb or hostile_dumps"

@@ -68,7 +68,8 @@ class Samples:
 
 
 def server_args(files, *extra, vmlinux=None):
-    args = [server_binary()] + list(extra)
+    # VMCORE_GDBSERVER_WRAP runs the server under a checker, e.g. "valgrind -q --error-exitcode=99".
+    args = shlex.split(os.environ.get("VMCORE_GDBSERVER_WRAP", "")) + [server_binary()] + list(extra)
     if vmlinux:
         args += ["--vmlinux", vmlinux]
     return args + list(files)

@@ -71,8 +71,8 @@ def samples():
 def sanitizer_server(files, *extra, vmlinux=None):
     srv = gdbtest.Server(files, *extra, vmlinux=vmlinux, timeout=120)
     san = os.path.join(gdbtest.BUILD, "san", "vmcore-gdbserver")
-    if os.access(san, os.X_OK):
-        srv.args[0] = san
+    if os.access(san, os.X_OK) and not os.environ.get("VMCORE_GDBSERVER_WRAP"):
+        srv.args[srv.args.index(gdbtest.server_binary())] = san
     return srv
 
 

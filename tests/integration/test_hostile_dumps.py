@@ -18,12 +18,16 @@ CASE_TIMEOUT = 60
 
 
 def hostile_binary():
+    """The sanitizer build, unless the tests already run the server under a checker (valgrind)."""
     san = os.path.join(gdbtest.BUILD, "san", "vmcore-gdbserver")
-    return san if os.access(san, os.X_OK) else gdbtest.server_binary()
+    if os.access(san, os.X_OK) and not os.environ.get("VMCORE_GDBSERVER_WRAP"):
+        return san
+    return gdbtest.server_binary()
 
 
 def run_info(path, vmlinux):
-    argv = [hostile_binary(), "info", "--vmlinux", vmlinux, path]
+    argv = gdbtest.server_args([path], "info", vmlinux=vmlinux)
+    argv[argv.index(gdbtest.server_binary())] = hostile_binary()
     try:
         p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                            errors="replace", timeout=CASE_TIMEOUT)
