@@ -164,43 +164,61 @@ def test_sleeping_tasks_unwind_from_schedule(samples):
     assert checked > 20
 
 
-def exception_dump(samples, scenario):
-    dump = samples.dumps(scenario=scenario, capture="kdump", format="elf")
-    if not dump:
+def exception_dumps(samples, scenario):
+    found = [d for capture in ("kdump", "qemu")
+             for d in samples.dumps(scenario=scenario, capture=capture, format="elf")[:1]]
+    if not found:
         pytest.skip(f"no {scenario} dump in the samples yet")
-    return dump[0]
+    return found
+
+
+def crossing_registers(text):
+    """(RIP, RSP) of the first [exception RIP: ...] block of vbt output."""
+    block = text[text.index("[exception RIP:"):]
+    m = re.search(r"RIP: ([0-9a-f]{16})\s+RSP: ([0-9a-f]{16})", block)
+    assert m, block
+    return int(m.group(1), 16), int(m.group(2), 16)
 
 
 def test_null_page_shows_page_fault_frame_and_cr2(samples):
-    dump = exception_dump(samples, "null-page")
-    truth = samples.truth(dump)
-    out = run_sections(samples, dump, [("vbt", [f"thread {truth['panic_cpu'] + 1}", "vbt"])])
-    text = out["vbt"]
-    assert "asm_exc_page_fault" in text, text
-    assert "[exception RIP: __free_pages+" in text, text
-    m = re.search(r"CR2: ([0-9a-f]{16})", text)
-    assert m, text
-    if "cr2" in truth:
-        assert int(m.group(1), 16) == int(str(truth["cr2"]), 0)
-    after = text[text.index("[exception RIP:"):]
-    names = frame_functions(after)
-    assert names[0] == "__free_pages", after
-    # The scenario module's caller, then the path up to the syscall.
-    assert re.search(r"^#\d+\s+0xffffffffc[0-9a-f]+ in ", after, re.M), after
-    assert names[-1] == "entry_SYSCALL_64", after
+    """kdump capture: CR2 comes from the oops message; QEMU capture: from the CPU's cr2."""
+    for dump in exception_dumps(samples, "null-page"):
+        truth = samples.truth(dump)
+        out = run_sections(samples, dump, [("vbt", [f"thread {truth['panic_cpu'] + 1}", "vbt"])])
+        text = out["vbt"]
+        assert "asm_exc_page_fault" in text, text
+        assert "[exception RIP: __free_pages+" in text, text
+        assert crossing_registers(text) == (int(truth["oops_rip"], 16), int(truth["oops_sp"], 16))
+        m = re.search(r"CR2: ([0-9a-f]{16})  \(from the (cr2 register|oops message)\)", text)
+        assert m, text
+        assert int(m.group(1), 16) == int(truth["oops_cr2"], 16)
+        assert m.group(2) == ("cr2 register" if dump["capture"] == "qemu" else "oops message")
+        after = text[text.index("[exception RIP:"):]
+        names = frame_functions(after)
+        assert names[0] == "__free_pages", after
+        # The scenario module's caller at the return address the module recorded, then the
+        # path up to the syscall.
+        assert names[1] == truth["caller_function"], after
+        assert re.search(r"^#\d+\s+0x%016x in %s" % (int(truth["caller_return_address"], 16),
+                                                      truth["caller_function"]), after, re.M), after
+        assert names[-1] == "entry_SYSCALL_64", after
 
 
 @pytest.mark.parametrize("scenario,entry", [("virtio-bug", "asm_exc_invalid_op"),
                                             ("slab-double-free", "asm_exc_general_protection")])
 def test_bug_reaches_the_crash_site(samples, scenario, entry):
-    dump = exception_dump(samples, scenario)
+    dump = exception_dumps(samples, scenario)[0]
     truth = samples.truth(dump)
     out = run_sections(samples, dump, [("vbt", [f"thread {truth['panic_cpu'] + 1}", "vbt"]),
                                        ("bt", ["bt"])])
     assert entry in out["vbt"], out["vbt"]
-    assert "[exception RIP: " in out["vbt"], out["vbt"]
+    assert crossing_registers(out["vbt"]) == (int(truth["oops_rip"], 16),
+                                              int(truth["oops_sp"], 16))
+    symbol = truth["oops_rip_symbol"].split("+")[0]
+    assert f"[exception RIP: {symbol}+" in out["vbt"], out["vbt"]
     after = out["vbt"][out["vbt"].index("[exception RIP: "):]
-    assert len(frame_functions(after)) >= 3, after
+    assert frame_functions(after)[-1] == "entry_SYSCALL_64", after
     assert "Backtrace stopped" not in out["bt"], out["bt"]
-    # Plain bt crosses the same exception frame.
-    assert frame_functions(after)[0] in frame_functions(out["bt"]), out["bt"]
+    # Plain bt crosses the same exception frame, down to the same syscall entry.
+    assert symbol in frame_functions(out["bt"]), out["bt"]
+    assert frame_functions(out["bt"])[-1] == "entry_SYSCALL_64", out["bt"]
