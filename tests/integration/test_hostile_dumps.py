@@ -199,3 +199,90 @@ def test_damaged_page_reason_on_stderr(samples, kdump, workdir):
     out = gdbtest.gdb_batch(target, ["maint packet Qqemu.PhyMemMode:1", f"x/2gx {paddr:#x}"],
                             vmlinux=samples.vmlinux, timeout=CASE_TIMEOUT * 2)
     assert re.search(rf"{paddr:#x}|{paddr:x}", out, re.I) and re.search(r"corrupt|decompress", out, re.I), out
+
+
+# Damage inside the dumped kernel's memory: page tables and the task list, patched into a copy of
+# an uncompressed ELF sample at the file offsets of the physical addresses involved.
+
+VTOP_LEVEL = re.compile(r"^\s+(PGD|P4D|PUD|PMD|PTE)\s+table 0x([0-9a-f]+) \[\s*(\d+)\] = 0x([0-9a-f]+)", re.M)
+
+
+@pytest.fixture(scope="module")
+def elf(samples):
+    dump = samples.dump(scenario="sysrq", paging="l5", format="elf", dump_level=31)
+    with open(dump["files"][0], "rb") as f:
+        data = f.read()
+    phoff, = struct.unpack_from("<Q", data, 32)
+    phentsize, phnum = struct.unpack_from("<HH", data, 54)
+    loads = []
+    for i in range(phnum):
+        p_type, _, p_offset, _, p_paddr, p_filesz = struct.unpack_from("<IIQQQQ", data, phoff + i * phentsize)
+        if p_type == 1:
+            loads.append((p_paddr, p_offset, p_filesz))
+    return {"dump": dump, "data": data, "loads": loads}
+
+
+def file_offset(elf, paddr):
+    for start, offset, size in elf["loads"]:
+        if start <= paddr < start + size:
+            return offset + paddr - start
+    raise AssertionError(f"physical {paddr:#x} is not stored in the ELF sample")
+
+
+def gdb_on(path, vmlinux, commands, *extra):
+    target = gdbtest.stdio_target([path], *extra, vmlinux=vmlinux)
+    target = target.replace(gdbtest.server_binary(), hostile_binary(), 1)
+    return gdbtest.gdb_batch(target, gdbtest.kaslr_setup(vmlinux) + commands, vmlinux=vmlinux,
+                             timeout=CASE_TIMEOUT * 3)
+
+
+def stack_walk(elf, vmlinux):
+    """CPU 0's stack address (vmalloc) and the page-table walk to it."""
+    out = gdb_on(elf["dump"]["files"][0], vmlinux, ["thread 1", "p/x $rsp", 'eval "monitor vtop %#lx", $rsp'])
+    rsp = int(re.search(r"\$\d+ = (0x[0-9a-f]+)", out).group(1), 16)
+    levels = {m[0]: (int(m[1], 16), int(m[2]), int(m[3], 16)) for m in VTOP_LEVEL.findall(out)}
+    assert {"PUD", "PMD"} <= levels.keys(), out
+    return rsp, levels
+
+
+def patched_elf(elf, workdir, name, paddr, value):
+    data = bytearray(elf["data"])
+    struct.pack_into("<Q", data, file_offset(elf, paddr), value)
+    return write_case(workdir, name, bytes(data))
+
+
+def test_page_table_pointing_outside_memory(samples, elf, workdir):
+    rsp, levels = stack_walk(elf, samples.vmlinux)
+    table, index, entry = levels["PMD"]
+    path = patched_elf(elf, workdir, "pmd-outside-memory", table + 8 * index,
+                       (0x7FFFFFFF000 & ~0xFFF) | (entry & 0xFFF))
+    out = gdb_on(path, samples.vmlinux, ["thread 1", f"x/2gx {rsp:#x}", f"monitor vtop {rsp:#x}",
+                                         "x/s linux_banner", "info threads"])
+    assert re.search(rf"Cannot access memory at address {rsp:#x}", out), out
+    assert re.search(r"beyond|outside|hole|not in the dump", out, re.I), out
+    assert "Linux version" in out and "CPU#0" in out, out
+
+
+def test_page_table_loop(samples, elf, workdir):
+    rsp, levels = stack_walk(elf, samples.vmlinux)
+    table, index, entry = levels["PUD"]
+    # The PUD entry points back at its own table: the walk sees the table again one level down.
+    path = patched_elf(elf, workdir, "pud-loop", table + 8 * index, table | (entry & 0xFFF))
+    out = gdb_on(path, samples.vmlinux, ["thread 1", f"x/2gx {rsp:#x}", f"monitor vtop {rsp:#x}",
+                                         "x/s linux_banner", "thread apply all bt 2"])
+    assert "Linux version" in out, out
+    assert re.search(r"PTE\s+table", out) or "Cannot access memory" in out, out
+
+
+def test_task_list_cycle(samples, elf, workdir):
+    out = gdb_on(elf["dump"]["files"][0], samples.vmlinux,
+                 ["p/x (unsigned long)init_task.tasks.next",
+                  'eval "monitor vtop %#lx", (unsigned long)init_task.tasks.next'])
+    va = int(re.search(r"\$\d+ = (0x[0-9a-f]+)", out).group(1), 16)
+    pa = int(re.search(r"-> PA 0x([0-9a-f]+)", out).group(1), 16)
+    path = patched_elf(elf, workdir, "task-list-cycle", pa, va)  # the second task's next is itself
+    code, info = run_info(path, samples.vmlinux)
+    assert code == 0, info
+    assert re.search(r"cycle|loop", info, re.I), f"the cycle was not reported:\n{info}"
+    out = gdb_on(path, samples.vmlinux, ["info threads"])
+    assert "CPU#0" in out and re.search(r"^\s+\d+\s+Thread", out, re.M), out
