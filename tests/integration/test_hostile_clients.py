@@ -187,3 +187,32 @@ def test_soak_clients_agree_and_rss_stays_flat(samples):
     for out in runs[1:]:
         assert out == first, "answers differ between sessions"
     assert rss_end <= rss_start * 1.5 + 32 * 1024, f"RSS grew from {rss_start} to {rss_end} KiB"
+
+
+def test_clients_cannot_reach_the_file_system(samples):
+    """Only the dump and vmlinux the user named are served: no vFile, no other path."""
+    dump = samples.dump(scenario="sysrq", format="kdump", compression="zlib", dump_level=31)
+    with gdbtest.Server(dump["files"], vmlinux=samples.vmlinux) as srv:
+        c = RspClient(srv.port)
+        passwd = "/etc/passwd".encode().hex().encode()
+        for req in (b"vFile:setfs:0", b"vFile:open:" + passwd + b",0,0", b"vFile:pread:0,100,0",
+                    b"qXfer:auxv:read::0,1000", b"qXfer:libraries-svr4:read::0,1000"):
+            reply = c.request(req)
+            assert reply == b"" or reply.startswith(b"E"), (req, reply)
+        exec_file = c.request(b"qXfer:exec-file:read::0,1000")
+        assert exec_file[1:].decode() == os.path.realpath(samples.vmlinux) or \
+            exec_file[1:].decode() == samples.vmlinux, exec_file
+        c.close()
+
+
+def test_listening_beyond_loopback_warns(samples):
+    dump = samples.dump(scenario="sysrq", format="kdump", compression="zlib", dump_level=31)
+    srv = gdbtest.Server(dump["files"], vmlinux=samples.vmlinux)
+    srv.args[srv.args.index("127.0.0.1:0")] = "0.0.0.0:0"
+    with srv:
+        pass
+    stderr = "".join(srv.stderr_lines)
+    assert re.search(r"warning.*secret", stderr, re.I | re.S), stderr
+    with gdbtest.Server(dump["files"], vmlinux=samples.vmlinux) as local:
+        pass
+    assert "secret" not in "".join(local.stderr_lines)
