@@ -7,6 +7,7 @@
 // usage: node dap_session.js '<json config>'
 //   config: { gdb, program, target: "host:port", initCommands: [..], evaluate: [..],
 //             repeat: N (times threads/stackTrace are repeated for latency), timeoutMs,
+//             scopes: false to skip scopes/variables (gdb's first type lookups are slow),
 //             adapterLog: path or null }
 'use strict';
 
@@ -180,10 +181,13 @@ async function run() {
 
     if (frames.length > 0) {
       const frameId = frames[0].id;
-      r = await dap.request('scopes', { frameId });
-      out.scopes = requireSuccess('scopes', r).scopes || [];
-      out.timings.scopes = r.ms;
       out.variables = {};
+      out.scopes = [];
+      if (config.scopes !== false) {
+        r = await dap.request('scopes', { frameId });
+        out.scopes = requireSuccess('scopes', r).scopes || [];
+        out.timings.scopes = r.ms;
+      }
       for (const scope of out.scopes) {
         r = await dap.request('variables', { variablesReference: scope.variablesReference });
         out.variables[scope.name] = { success: r.response.success, ms: r.ms,
