@@ -23,7 +23,7 @@ static const char usage_text[] =
 	"\n"
 	"  --listen HOST:PORT  TCP address (default 127.0.0.1:1234; port 0 picks a free one)\n"
 	"  --stdio             one session on stdin/stdout: target remote | vmcore-gdbserver --stdio DUMP\n"
-	"  --tasks=MODE        all (default), active (running or D state), none (CPUs only)\n"
+	"  --tasks=MODE        all (default), active (on a CPU, runnable or in D state), none (CPUs only)\n"
 	"  --zero-excluded     read pages the dump left out as zeros instead of failing\n"
 	"  --vmlinux PATH      vmlinux with debug info (default: found from the dump's BUILD-ID)\n"
 	"  --max-clients N     simultaneous TCP clients (default 16)\n"
