@@ -50,9 +50,11 @@ bool monitor_sys(struct kernel *k, struct rsp_buf *out)
 	rsp_buf_add(out, text, len);
 	free(text);
 	if (err) {
+		/* "Not mapped" is the answer to the question, not a failure of the command. */
+		bool answered = err->code == VM_ERR_NOT_MAPPED;
 		rsp_buf_printf(out, "%s\n", err->message);
 		vm_error_destroy(err);
-		return false;
+		return answered;
 	}
 	return true;
 }
@@ -98,9 +100,11 @@ static bool cmd_vtop(struct target *t, struct session *s, const char *arg, struc
 			       (unsigned long long)w.level[i].index,
 			       (unsigned long long)w.level[i].entry);
 	if (err) {
+		/* "Not mapped" is the answer to the question, not a failure of the command. */
+		bool answered = err->code == VM_ERR_NOT_MAPPED;
 		rsp_buf_printf(out, "%s\n", err->message);
 		vm_error_destroy(err);
-		return false;
+		return answered;
 	}
 	if (w.mapped) {
 		rsp_buf_printf(out, "  -> PA 0x%012llx (%llu KiB page%s%s)\n", (unsigned long long)w.pa,
