@@ -37,6 +37,26 @@ def read_bytes(addr, size):
         raise gdb.GdbError("cannot read %d bytes at 0x%x: %s" % (size, addr, err))
 
 
+def read_many(addresses, size, max_gap=4096, max_span=1 << 18):
+    """{address: size bytes} for many same-sized structs, reading runs of
+    nearby addresses (gaps up to max_gap, runs up to max_span bytes) in one
+    target read each instead of one read per struct."""
+    out = {}
+    ordered = sorted(set(addresses))
+    i = 0
+    while i < len(ordered):
+        start = ordered[i]
+        j = i
+        while (j + 1 < len(ordered) and ordered[j + 1] - (ordered[j] + size) <= max_gap
+               and ordered[j + 1] + size - start <= max_span):
+            j += 1
+        block = read_bytes(start, ordered[j] + size - start)
+        for addr in ordered[i:j + 1]:
+            out[addr] = block[addr - start:addr - start + size]
+        i = j + 1
+    return out
+
+
 def symbol_address(name):
     """Relocated address of a symbol the helpers cannot do without."""
     addr = target.symbol_address(name)

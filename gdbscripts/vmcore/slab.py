@@ -176,10 +176,12 @@ class Cache:
         """Freelist link stored at address slot (= object + s->offset)."""
         return stored ^ self.random ^ swab64(slot)
 
-    def cpu(self, cpu):
-        """(freelist, slab, partial) of this cache on cpu."""
+    def cpu(self, cpu, prefetched=None):
+        """(freelist, slab, partial) of this cache on cpu; prefetched maps
+        kmem_cache_cpu addresses to their bytes (see cpu_structs)."""
         lay = _cpu_layout()
-        buf = read_bytes(percpu.per_cpu_address(self.cpu_slab, cpu), lay.size)
+        addr = percpu.per_cpu_address(self.cpu_slab, cpu)
+        buf = prefetched[addr] if prefetched and addr in prefetched else read_bytes(addr, lay.size)
         partial = u64_at(buf, lay.partial) if hasattr(lay, "partial") else 0
         return u64_at(buf, lay.freelist), u64_at(buf, lay.slab), partial
 
@@ -236,6 +238,33 @@ def find_cache(spec):
     raise gdb.GdbError("'%s' is neither a cache name nor a kmem_cache on slab_caches" % spec)
 
 
+def cpu_structs(caches):
+    """Every kmem_cache_cpu of the given caches on every possible CPU, read
+    in a few bulk reads (they sit close together in the per-CPU areas)."""
+    size = _cpu_layout().size
+    addresses = [percpu.per_cpu_address(cache.cpu_slab, cpu)
+                 for cache in caches for cpu in percpu.possible_cpus()]
+    return percpu.read_many(addresses, size)
+
+
+def node_partial_slabs(node, limit):
+    """Slab objects on a node's partial list, following slab_list.next from
+    each struct slab read (one read per slab); stops at a loop or limit."""
+    link = _slab_layout().slab_list
+    head = node["partial_head"]
+    entry = node["partial_first"]
+    seen = set()
+    slabs = []
+    while entry != head and entry:
+        if entry in seen or len(slabs) > limit:
+            return slabs, "list at 0x%x loops or exceeds %d entries" % (head, limit)
+        seen.add(entry)
+        slab = Slab(entry - link)
+        slabs.append(slab)
+        entry = slab.list_next
+    return slabs, None
+
+
 def list_slabs(head_addr, first, link_offset, limit):
     """struct slab addresses on a list_head list linked through slab_list."""
     slabs = []
@@ -266,25 +295,39 @@ class FreelistWalk:
         self.problem = problem
 
 
+def _bad_pointer(cache, slab, pointer, end):
+    """Why pointer cannot be a free object of slab (memory up to end), or None."""
+    if pointer < slab.base or pointer >= end:
+        return "outside the slab"
+    offset = pointer - slab.base - cache.red_left_pad
+    if offset < 0 or offset % cache.size:
+        return "not on an object boundary"
+    return None
+
+
+def slab_extent(cache, slab):
+    """Bytes of the slab holding objects, at most one slab of the cache's
+    order (a corrupt object count must not run into other memory)."""
+    objects = slab.objects or cache.oo_objects
+    return max(min(cache.red_left_pad + objects * cache.size, cache.slab_bytes()), 8)
+
+
 def walk_freelist(cache, slab, head, memory, label):
     """Follows a freelist starting at head through slab memory (bytes of the
     whole slab read once).  Stops at NULL, at a pointer outside the slab or
     not on an object boundary, or when an object repeats (a loop)."""
-    start = slab.base + cache.red_left_pad
     end = slab.base + len(memory)
     objects = []
     seen = {}
     pointer = head
     while pointer:
-        if pointer < slab.base or pointer >= end or (pointer - start) % cache.size or pointer < start:
+        bad = _bad_pointer(cache, slab, pointer, end)
+        if bad:
             where = objects[-1] if objects else None
             return FreelistWalk(label, objects, (
                 "outside", pointer, where,
                 "pointer 0x%x %s (slab memory 0x%x-0x%x)%s" % (
-                    pointer,
-                    "outside the slab" if pointer < slab.base or pointer >= end
-                    else "not on an object boundary",
-                    slab.base, end,
+                    pointer, bad, slab.base, end,
                     (" read from free object 0x%x" % where) if where else " at the head")))
         if pointer in seen:
             cycle = objects[seen[pointer]:]
@@ -306,11 +349,33 @@ def walk_freelist(cache, slab, head, memory, label):
 
 
 def slab_memory(cache, slab):
-    """The slab's objects in one read, never more than one slab of the
-    cache's order (a corrupt object count must not run into other memory)."""
-    objects = slab.objects or cache.oo_objects
-    length = min(cache.red_left_pad + objects * cache.size, cache.slab_bytes())
-    return read_bytes(slab.base, max(length, 8))
+    """The slab's objects in one read."""
+    return read_bytes(slab.base, slab_extent(cache, slab))
+
+
+def count_freelist(cache, slab, head):
+    """Entries of a CPU freelist, counted as crash's count_free_objects does
+    (up to a repeated object; a bad pointer is one more entry unless its
+    bit 0 is set).  Short lists are followed link by link; past a few links
+    the whole slab is read once and the walk restarts from that buffer."""
+    end = slab.base + slab_extent(cache, slab)
+    # One small read costs about as much as reading 1 KiB in bulk.
+    limit = max(4, cache.slab_bytes() >> 10)
+    seen = set()
+    pointer = head
+    while pointer and len(seen) < limit:
+        if _bad_pointer(cache, slab, pointer, end):
+            return len(seen) + (0 if pointer & 1 else 1)
+        if pointer in seen:
+            return len(seen)
+        seen.add(pointer)
+        slot = pointer + cache.offset
+        pointer = cache.decode(read_u64(slot), slot)
+    if not pointer:
+        return len(seen)
+    walk = walk_freelist(cache, slab, head, slab_memory(cache, slab), "")
+    bad_head = walk.problem and walk.problem[0] == "outside" and not walk.problem[1] & 1
+    return len(walk.objects) + (1 if bad_head else 0)
 
 
 class SlabCheck:
@@ -356,14 +421,13 @@ def cache_slab_sources(cache):
         node = cache.node(index)
         if node is None:
             continue
-        slabs, err = list_slabs(node["partial_head"], node["partial_first"], link,
-                                max(node["nr_partial"], 0) + 1000)
+        slabs, err = node_partial_slabs(node, node["nr_partial"] + 1000)
         if err:
             problems.append("node %d partial: %s" % (index, err))
         if len(slabs) != node["nr_partial"]:
             problems.append("node %d: nr_partial is %d but the partial list has %d slabs"
                             % (index, node["nr_partial"], len(slabs)))
-        sources.extend(("node %d partial" % index, s, None) for s in slabs)
+        sources.extend(("node %d partial" % index, s.addr, None) for s in slabs)
         if "full_head" in node:
             slabs, err = list_slabs(node["full_head"], node["full_first"], link, 1000000)
             if err:
@@ -411,40 +475,29 @@ def check_cache(cache):
 # ---------------------------------------------------------------------------
 # Cache statistics (kmem -s).
 
-def cache_stats(cache):
+def cache_stats(cache, prefetched=None):
     """(allocated, total, slabs): totals from the node counters, free objects
     counted as crash does: objects - inuse of every node and CPU partial
-    slab and of each CPU slab, plus the length of each CPU freelist (up to a
-    repeated object; a pointer that leaves the slab counts as one entry
-    unless bit 0 is set, as in crash's count_free_objects)."""
+    slab and of each CPU slab, plus the length of each CPU freelist
+    (count_freelist).  prefetched: kmem_cache_cpu bytes from cpu_structs."""
     total = 0
     slabs = 0
     free = 0
-    link = _slab_layout().slab_list
     for index in range(len(cache.nodes)):
         node = cache.node(index)
         if node is None:
             continue
         total += node.get("total_objects", 0)
         slabs += node.get("nr_slabs", 0)
-        partial, _ = list_slabs(node["partial_head"], node["partial_first"], link,
-                                node["nr_partial"] + 1000)
-        for slab_addr in partial:
-            slab = Slab(slab_addr)
-            free += slab.objects - slab.inuse
+        partial, _ = node_partial_slabs(node, node["nr_partial"] + 1000)
+        free += sum(slab.objects - slab.inuse for slab in partial)
     for cpu in percpu.possible_cpus():
-        freelist, slab_addr, partial = cache.cpu(cpu)
+        freelist, slab_addr, partial = cache.cpu(cpu, prefetched)
         if slab_addr:
             slab = Slab(slab_addr)
             free += slab.objects - slab.inuse
             if freelist:
-                walk = walk_freelist(cache, slab, freelist, slab_memory(cache, slab), "")
-                free += len(walk.objects)
-                # crash counts a bad pointer as one more entry unless its bit 0
-                # is set (which it takes for the end of the list); count it
-                # the same way so the two listings stay comparable.
-                if walk.problem and walk.problem[0] == "outside" and not walk.problem[1] & 1:
-                    free += 1
+                free += count_freelist(cache, slab, freelist)
         seen = set()
         while partial and partial not in seen:
             seen.add(partial)
@@ -463,10 +516,10 @@ def format_size(nbytes):
 def cache_list_lines(name=None):
     lines = ["%-18s %7s %10s %9s %6s %6s  %s" % ("CACHE", "OBJSIZE", "ALLOCATED",
                                                   "TOTAL", "SLABS", "SSIZE", "NAME")]
-    for cache in all_caches():
-        if name and cache.name != name:
-            continue
-        allocated, total, slabs = cache_stats(cache)
+    caches = [cache for cache in all_caches() if not name or cache.name == name]
+    prefetched = cpu_structs(caches)
+    for cache in caches:
+        allocated, total, slabs = cache_stats(cache, prefetched)
         lines.append("%-18x %7d %10d %9d %6d %6s  %s" % (
             cache.addr, cache.object_size, allocated, total, slabs,
             format_size(cache.slab_bytes()), cache.name))
