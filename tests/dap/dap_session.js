@@ -102,8 +102,7 @@ function requireSuccess(step, result) {
 }
 
 async function run() {
-  const adapterArgs = [adapterJs];
-  const child = spawn(process.execPath, adapterArgs, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [adapterJs], { stdio: ['pipe', 'pipe', 'pipe'] });
   let adapterStderr = '';
   child.stderr.on('data', (d) => { adapterStderr += d.toString(); });
   const dap = new DapClient(child);
