@@ -52,13 +52,15 @@ def main():
         if step == "bt":
             lines = str(prog.crashed_thread().stack_trace()).splitlines()
         elif step == "tasks":
-            lines = []
+            lines, count = [], 0
             for task in for_each_task(prog):
+                count += 1
                 lines.append("PID %d %s" % (task.pid.value_(), task.comm.string_().decode()))
                 try:
                     lines.extend(str(prog.stack_trace(task)).splitlines())
                 except (drgn.FaultError, ValueError) as e:
                     lines.append("  no stack trace: %s" % e)
+            print("drgn tasks: %d" % count)
         elif step == "slab_list":
             lines = []
             nr_nodes = prog["nr_node_ids"].value_()
