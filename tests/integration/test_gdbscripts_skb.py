@@ -70,11 +70,14 @@ def test_skb_frag_in_kmalloc_512_object(samples):
 
 
 def test_reader_socket_and_receive_queue(samples):
-    """The panicking task is the reader: vnet -s lists its TCP socket (the truth's sock) and
-    vnet -q finds the truth's skb on that socket's receive queue."""
+    """The panicking task is the reader: vnet -s (by default and by PID) lists its TCP socket
+    (the truth's sock) and vnet -q finds the truth's skb on that socket's receive queue."""
     dump = pick(samples, "skb-slab-frag")
     truth = samples.truth(dump)
-    out = scripts(samples, dump, ["vnet -s %d" % truth["pid"], "vnet -q %s" % truth["sock"]])
+    out = scripts(samples, dump, ["vnet -s", "vnet -s %d" % truth["pid"], "vnet -q %s" % truth["sock"]])
+    # Without an argument: the current task of the selected thread (gdb selects the panic CPU).
+    assert out.count('PID: %d  TASK: %x  COMMAND: "%s"' % (truth["pid"], int(truth["panic_task"], 16),
+                                                          truth["comm"])) == 2, out[-3000:]
     rows = re.findall(r"^\s*(\d+) ([0-9a-f]{16}) ([0-9a-f]{16}) (INET6?:STREAM)\s+(\S+) (\S+)\s+(\d+)$",
                       out, re.M)
     socks = {int(sk, 16): (ends_src, ends_dst, int(qlen)) for _, _, sk, _, ends_src, ends_dst, qlen in rows}
