@@ -16,7 +16,8 @@ arch/x86/kernel/unwind_orc.c rules:
   * REGS_PARTIAL frames: only the hardware iret frame is saved; the other
     registers are still those of the trapped context;
   * the unwind ends at an end-of-stack entry or at a pt_regs from user mode
-    (syscall entry), without inventing a user-space frame.
+    (syscall entry), without inventing a user-space frame; a CPU caught in
+    user space shows that one frame only.
 Frames of user space, kernel code no ORC table covers and ranges whose ORC
 entry is undefined are left to gdb's other unwinders (DWARF CFI from
 vmlinux's .debug_frame).
@@ -150,12 +151,18 @@ class OrcUnwinder(Unwinder):
             return None
         pc = self._read_reg(pending, "rip")
         sp = self._read_reg(pending, "rsp")
-        if pc is None or sp is None or pc < orc.KERNEL_SPACE:
+        if pc is None or sp is None:
             return None
         try:
             level = pending.level()
         except AttributeError:
             level = 1
+        if pc < orc.KERNEL_SPACE:
+            if level == 0 and pc != 0:
+                # A CPU caught in user space: gdb has no symbols or CFI for
+                # the program, and its heuristics would read garbage frames.
+                return self._outermost(pending, FrameId(sp, pc), pc, sp, sp)
+            return None
         if level > MAX_KERNEL_FRAMES:
             return None
         try:
