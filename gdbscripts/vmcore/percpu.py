@@ -50,9 +50,14 @@ def read_many(addresses, size, max_gap=4096, max_span=1 << 18):
         while (j + 1 < len(ordered) and ordered[j + 1] - (ordered[j] + size) <= max_gap
                and ordered[j + 1] + size - start <= max_span):
             j += 1
-        block = read_bytes(start, ordered[j] + size - start)
-        for addr in ordered[i:j + 1]:
-            out[addr] = block[addr - start:addr - start + size]
+        try:
+            block = read_bytes(start, ordered[j] + size - start)
+            for addr in ordered[i:j + 1]:
+                out[addr] = block[addr - start:addr - start + size]
+        except gdb.GdbError:
+            # A gap may be unmapped (e.g. an unpopulated per-CPU chunk page).
+            for addr in ordered[i:j + 1]:
+                out[addr] = read_bytes(addr, size)
         i = j + 1
     return out
 
