@@ -118,6 +118,7 @@ async function run() {
 
     const attachArgs = {
       gdb: config.gdb || 'gdb',
+      gdbArguments: config.gdbArguments || [],
       program: config.program,
       target: { type: 'remote', parameters: [config.target] },
       initCommands: config.initCommands || [],

@@ -101,7 +101,8 @@ end
 GDB
 
 status=0
-gdb -q -batch -nx -x "$commands" </dev/null || status=$?
+gdb -q -batch -nx -iex "set index-cache directory $cache/gdb-index" -iex "set index-cache enabled on" \
+	-x "$commands" </dev/null || status=$?
 
 cat <<EOF
 

@@ -127,9 +127,15 @@ class Server:
         return False
 
 
+# gdb's index of vmlinux, kept in the cache: loading vmlinux's DWARF takes tens of seconds cold
+# and about one second with the index (the first session writes it).
+GDB_INDEX_ARGS = ["-iex", f"set index-cache directory {os.path.join(CACHE, 'gdb-index')}",
+                  "-iex", "set index-cache enabled on"]
+
+
 def gdb_command(target, commands, vmlinux=None, setup=()):
     """argv for gdb -batch -nx: setup commands, target remote TARGET, then commands."""
-    argv = ["gdb", "-batch", "-nx", "-ex", "set pagination off", "-ex", "set width 0",
+    argv = ["gdb", "-batch", "-nx"] + GDB_INDEX_ARGS + ["-ex", "set pagination off", "-ex", "set width 0",
             "-ex", "set confirm off"]
     if vmlinux:
         argv += ["-ex", f"file {vmlinux}"]

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from gdbtest import ROOT, BUILD, Samples, Server, kaslr_setup
+from gdbtest import BUILD, GDB_INDEX_ARGS, ROOT, Samples, Server, kaslr_setup
 
 DAP_DIR = os.path.join(ROOT, "tests", "dap")
 SESSION_JS = os.path.join(DAP_DIR, "dap_session.js")
@@ -36,7 +36,7 @@ def dap_session(target, vmlinux, evaluate=(), repeat=1, stack_threads=(), scopes
     if shutil.which("node") is None or not os.path.exists(ADAPTER):
         pytest.fail(f"cdt-gdb-adapter is not installed in {DAP_DIR} (make dap-deps)")
     config = {
-        "gdb": "gdb", "program": vmlinux, "target": target,
+        "gdb": "gdb", "gdbArguments": GDB_INDEX_ARGS, "program": vmlinux, "target": target,
         "initCommands": init_commands(vmlinux), "evaluate": list(evaluate), "repeat": repeat,
         "stackThreads": list(stack_threads), "scopes": scopes, "timeoutMs": timeout * 1000,
         "continueWaitMs": 20000,

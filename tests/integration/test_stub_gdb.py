@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from gdbtest import Samples, Server, gdb_batch, kaslr_setup, stdio_target
+from gdbtest import GDB_INDEX_ARGS, Samples, Server, gdb_batch, kaslr_setup, stdio_target
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +232,7 @@ def test_mi_session_like_an_ide(samples):
     with Server(dump["files"]) as srv:
         cmds = [f"-target-select remote {srv.target()}", "-thread-info",
                 "-stack-list-frames", "-exec-continue", "-thread-info 1", "-gdb-exit"]
-        p = subprocess.run(["gdb", "--interpreter=mi3", "-nx", "-q"], input="\n".join(cmds) + "\n",
+        p = subprocess.run(["gdb", "--interpreter=mi3", "-nx", "-q"] + GDB_INDEX_ARGS, input="\n".join(cmds) + "\n",
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
         assert srv.alive()
     out = p.stdout
@@ -247,7 +247,7 @@ def test_mi_session_like_an_ide(samples):
 def test_several_clients_at_once(samples):
     dump = pick(samples, "sysrq")
     with Server(dump["files"]) as srv:
-        procs = [subprocess.Popen(["gdb", "-batch", "-nx", "-ex", f"target remote {srv.target()}",
+        procs = [subprocess.Popen(["gdb", "-batch", "-nx"] + GDB_INDEX_ARGS + ["-ex", f"target remote {srv.target()}",
                                    "-ex", f"thread {n}", "-ex", "info threads", "-ex", "p $pc"],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                  for n in (1, 2, 3)]
