@@ -10,6 +10,7 @@ rerun with nothing changed only hashes a few small files.
 
 import argparse
 import concurrent.futures
+import fcntl
 import glob
 import hashlib
 import json
@@ -71,7 +72,7 @@ CONVERT_VARIANTS = [
     ("kdump-snappy-d31", "snappy"),
 ]
 
-RUN_TIMEOUT = 900
+RUN_TIMEOUT = 400
 PVPANIC_PORT = 0x505
 
 
@@ -643,6 +644,13 @@ def main():
                      "make", "binutils"])
     sdir = os.path.join(cache, "samples", release)
     os.makedirs(os.path.join(sdir, "dumps"), exist_ok=True)
+    # One factory at a time per release (several people may run make samples).
+    lock = open(os.path.join(sdir, ".lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log("another factory is running here; waiting for it")
+        fcntl.flock(lock, fcntl.LOCK_EX)
     vmlinuz = f"/boot/vmlinuz-{release}"
     vmlinux, debug = ensure_debug(cache, sdir, release)
     ghash, initrd = build_guest(sdir, release, vmlinuz)
