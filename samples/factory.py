@@ -536,6 +536,8 @@ def convert_variants(spec, sdir, exe):
     key = sha_files([exe, src], "convert-v1")
     if read_stamp(stamp) == key:
         return True
+    if os.path.exists(stamp):
+        os.unlink(stamp)
     for name, comp in CONVERT_VARIANTS:
         out = os.path.join(rundir, name + ".dump")
         r = subprocess.run([exe, "convert", f"--compress={comp}", src, out],
@@ -669,13 +671,19 @@ def main():
                 failed.append(futs[fut]["run"])
                 log(f"FAILED {futs[fut]['run']}: {e}")
 
-    converted = set()
+    # Converter variants are refreshed when the binary is built; ones made
+    # earlier stay listed (a rebuilt run starts from an empty directory, so
+    # they always belong to the current dump).
     exe = converter(opts.build)
-    if exe:
-        for spec in RUNS:
-            if os.path.exists(os.path.join(sdir, "dumps", spec["run"], "run.json")) and \
-                    convert_variants(spec, sdir, exe):
-                converted.add(spec["run"])
+    converted = set()
+    for spec in RUNS:
+        rundir = os.path.join(sdir, "dumps", spec["run"])
+        if not os.path.exists(os.path.join(rundir, "run.json")):
+            continue
+        if exe:
+            convert_variants(spec, sdir, exe)
+        if os.path.exists(os.path.join(rundir, "convert.stamp")):
+            converted.add(spec["run"])
     manifest = write_manifest(sdir, release, vmlinux, debug, RUNS, converted)
     offer_dev_dump(cache, manifest)
     log(f"manifest: {len(manifest['dumps'])} dumps of {len(manifest['scenarios'])} runs "
