@@ -62,10 +62,13 @@ def crash_sys(vmlinux, files):
 
 
 @pytest.fixture(scope="module")
-def crash_results():
-    """`sys` of every dump; crash spends ~20 s loading vmlinux, so run one per core."""
+def crash_results(request):
+    """`sys` of every selected dump; crash spends ~20 s loading vmlinux, so run one per core."""
+    selected = {item.callspec.params["dump"]["id"] for item in request.session.items
+                if hasattr(item, "callspec") and "dump" in item.callspec.params}
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        futs = {d["id"]: pool.submit(crash_sys, m["vmlinux"], d["files"]) for m, d in DUMPS}
+        futs = {d["id"]: pool.submit(crash_sys, m["vmlinux"], d["files"])
+                for m, d in DUMPS if d["id"] in selected}
         return {k: f.result() for k, f in futs.items()}
 
 
