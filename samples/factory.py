@@ -411,7 +411,7 @@ def collect_truth(serial_log):
     return truth
 
 
-def boot_and_capture(spec, sdir, vmlinuz, initrd, rundir):
+def boot_and_capture(spec, vmlinuz, initrd, rundir):
     os.makedirs(rundir)
     disk = os.path.join(rundir, "capture.img")
     with open(disk, "wb") as f:
@@ -506,7 +506,7 @@ def do_run(spec, sdir, vmlinuz, initrd, ghash):
         os.unlink(stamp)
     shutil.rmtree(rundir, ignore_errors=True)
     log(f"{spec['run']}: booting {spec['scenario']} ({spec['paging']}, {spec['cpus']} CPUs)")
-    boot_and_capture(spec, sdir, vmlinuz, initrd, rundir)
+    boot_and_capture(spec, vmlinuz, initrd, rundir)
     truth = collect_truth(os.path.join(rundir, "serial.log"))
     if not truth.get("truth_complete"):
         raise RuntimeError(f"{spec['run']}: truth incomplete in {rundir}/serial.log")
