@@ -13,8 +13,8 @@ the kernel ran shifted by a random KERNELOFFSET.  vmcore-setup
      files with DWARF: user directories, /usr/lib/debug/lib/modules/<release>,
      the samples manifest's module_debug_dirs, then /lib/modules/<release>.
 Running it again changes nothing unless the target changed.  It runs by
-itself when the scripts are sourced while connected, and after `target
-remote` (first stop) or a later `file vmlinux`.
+itself when the scripts are sourced while connected, after `target remote`
+(first stop), and at the next prompt after a later `file vmlinux`.
 """
 
 import json
@@ -184,6 +184,7 @@ class Setup:
         self.vmlinux = None       # (path, shift) as loaded by us
         self.modules = {}         # module name -> (path, base)
         self.running = False
+        self.pending = False
         self.done_for_connection = None
 
     def run(self, extra_dirs=(), verbose=True):
@@ -217,7 +218,9 @@ class Setup:
                 raise gdb.GdbError("vmcore-setup: linux_banner is not readable at any "
                                    "2 MiB-aligned KASLR offset below 1 GiB; is this the "
                                    "vmlinux of the running kernel?")
-        if offset != shift_now:
+        # `file vmlinux` after a setup adds a second, unrelocated copy.
+        copies = sum(1 for o in gdb.objfiles() if o.filename == path)
+        if offset != shift_now or copies > 1:
             self._relocate(path, sections, offset, how, verbose)
         else:
             self._say(verbose, "vmlinux symbols already at KASLR offset 0x%x" % offset)
@@ -343,12 +346,21 @@ def _on_stop(_event):
 
 
 def _on_new_objfile(event):
+    """A vmlinux loaded by hand (`file vmlinux` after `target remote`, or
+    lx-symbols reloading it) is unrelocated: set up again, but only once
+    the command that loaded it has finished (at the next prompt)."""
     if STATE.running or not _connected():
         return
     filename = event.new_objfile.filename or ""
     if os.path.basename(filename).startswith("vmlinux"):
         STATE.done_for_connection = None
-        gdb.post_event(_auto_run)
+        STATE.pending = True
+
+
+def _before_prompt():
+    if STATE.pending:
+        STATE.pending = False
+        _auto_run()
 
 
 def on_source():
@@ -397,3 +409,4 @@ VmcoreSetup()
 VmcorePrefix()
 gdb.events.stop.connect(_on_stop)
 gdb.events.new_objfile.connect(_on_new_objfile)
+gdb.events.before_prompt.connect(_before_prompt)
