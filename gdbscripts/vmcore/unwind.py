@@ -136,7 +136,7 @@ class OrcUnwinder(Unwinder):
         return address into __schedule (or ret_from_fork for a new task)."""
         return target.is_running_thread()
 
-    def _is_exact(self, pending, level, pc, sp):
+    def _is_exact(self, level, pc, sp):
         if level == 0:
             if self._frame0_is_exact():
                 return True
@@ -171,7 +171,7 @@ class OrcUnwinder(Unwinder):
             return None
 
     def _unwind(self, pending, level, pc, sp):
-        exact = self._is_exact(pending, level, pc, sp)
+        exact = self._is_exact(level, pc, sp)
         entry, _where = orc.TABLES.find(pc if exact else pc - 1)
         if entry is None:
             return None
