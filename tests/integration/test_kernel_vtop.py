@@ -67,12 +67,15 @@ def address_set(manifest, dump):
 def crash_vtop(dump, vmlinux, addrs):
     out = run_crash(dump, vmlinux, ["vtop %x" % a for a in addrs])
     result = {}
-    lines = out.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("VIRTUAL") and "PHYSICAL" in line and i + 1 < len(lines):
-            fields = lines[i + 1].split()
-            va = int(fields[0], 16)
-            result[va] = None if "not mapped" in lines[i + 1] else int(fields[1], 16)
+    blocks = out.split("VIRTUAL           PHYSICAL")[1:]
+    for block in blocks:
+        first = block.strip().splitlines()[0]
+        fields = first.split()
+        va = int(fields[0], 16)
+        # crash prints a linear address for kernel text first, then walks: a non-present PTE
+        # (freed init memory) shows up only as "cannot determine swap location".
+        unmapped = "not mapped" in first or "cannot determine swap location" in block
+        result[va] = None if unmapped else int(fields[1], 16)
     return result
 
 
