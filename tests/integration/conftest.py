@@ -34,6 +34,12 @@ def fingerprint(path):
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns, digest
 
 
+@pytest.fixture(scope="session")
+def samples():
+    """The samples manifest; tests that need it skip until `make samples` has made it."""
+    return gdbtest.Samples.load()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def dumps_are_never_written():
     before = {p: fingerprint(p) for p in dump_files()}

@@ -10,6 +10,21 @@ SCRIPT = os.path.join(ROOT, "gdbscripts", "vmcore_gdb.py")
 SOURCE = f"source {SCRIPT}"
 
 
+def pick(samples, scenario):
+    """A compressed kdump of the scenario if there is one, else any of its dumps."""
+    for fmt in ("kdump", "elf"):
+        found = samples.dumps(scenario=scenario, format=fmt)
+        if found:
+            return found[0]
+    return samples.dump(scenario=scenario)
+
+
+def scripts(samples, dump, commands, timeout=600):
+    """gdb on the dump through the stub, with the gdb scripts sourced (they run vmcore-setup)."""
+    return gdb_batch(stdio_target(dump["files"]), [SOURCE] + list(commands),
+                     vmlinux=samples.vmlinux, timeout=timeout)
+
+
 def run_sections(samples, dump, sections, before=(), after_connect=(SOURCE,),
                  extra_args=("--tasks=none",), timeout=600):
     """Runs gdb once; sections is [(name, [commands])].  Returns {name: output}

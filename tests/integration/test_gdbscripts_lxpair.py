@@ -7,13 +7,8 @@ import subprocess
 
 import pytest
 
-from gdbtest import CACHE, RELEASE, ROOT, Samples
+from gdbtest import CACHE, RELEASE, ROOT
 from gdbscripts_common import SOURCE, run_sections
-
-
-@pytest.fixture(scope="module")
-def samples():
-    return Samples.load()
 
 
 @pytest.fixture(scope="module")

@@ -1,33 +1,11 @@
 """The per-CPU helper (gdbscripts/vmcore/percpu.py: vpercpu, $per_cpu_ptr) through
 vmcore-gdbserver and a real gdb on the sample dumps, checked against the scenario ground truth
 (each CPU's current task and __per_cpu_offset, printed by the truth module before the crash)."""
-import os
 import re
 
-import pytest
+from gdbscripts_common import pick, scripts
 
-from gdbtest import ROOT, Samples, gdb_batch, stdio_target
-
-ENTRY = os.path.join(ROOT, "gdbscripts", "vmcore_gdb.py")
 CPU_LINE = re.compile(r"^CPU (\d+) \((0x[0-9a-f]+)\): (.*)$", re.M)
-
-
-@pytest.fixture(scope="module")
-def samples():
-    return Samples.load()
-
-
-def pick(samples, scenario):
-    for fmt in ("kdump", "elf"):
-        found = samples.dumps(scenario=scenario, format=fmt)
-        if found:
-            return found[0]
-    return samples.dump(scenario=scenario)
-
-
-def scripts(samples, dump, commands, timeout=600):
-    return gdb_batch(stdio_target(dump["files"]), ["source " + ENTRY] + list(commands),
-                     vmlinux=samples.vmlinux, timeout=timeout)
 
 
 def sections(out, marker):

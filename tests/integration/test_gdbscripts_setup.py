@@ -1,20 +1,11 @@
 """vmcore-setup (gdbscripts/vmcore/setup.py) through real gdb on real sample dumps served by
 vmcore-gdbserver: KASLR relocation of every vmlinux section but the zero-based per-CPU one,
 module debug info at the load addresses, idempotence, and both loading orders."""
-import os
 import re
 
-import pytest
-
-from gdbtest import Samples
 from gdbscripts_common import SOURCE, run_sections
 
 LINK_TEXT = 0xffffffff81000000
-
-
-@pytest.fixture(scope="module")
-def samples():
-    return Samples.load()
 
 
 def kaslr_offset(text):

@@ -1,33 +1,11 @@
 """The skb and socket helpers (gdbscripts/vmcore/skb.py: vskb, vnet) through vmcore-gdbserver and
 a real gdb on the sample dumps, checked against the scenario ground truth."""
-import os
 import re
 
-import pytest
+from gdbscripts_common import pick, scripts
 
-from gdbtest import ROOT, Samples, gdb_batch, stdio_target
-
-ENTRY = os.path.join(ROOT, "gdbscripts", "vmcore_gdb.py")
 FRAG = re.compile(r"^  frag\[(\d+)\] page (0x[0-9a-f]+)(?: \(tail of compound page (0x[0-9a-f]+)\))? "
                   r"offset (\d+) size (\d+) -> (0x[0-9a-f]+): (.*)$", re.M)
-
-
-@pytest.fixture(scope="module")
-def samples():
-    return Samples.load()
-
-
-def pick(samples, scenario):
-    for fmt in ("kdump", "elf"):
-        found = samples.dumps(scenario=scenario, format=fmt)
-        if found:
-            return found[0]
-    return samples.dump(scenario=scenario)
-
-
-def scripts(samples, dump, commands, timeout=600):
-    return gdb_batch(stdio_target(dump["files"]), ["source " + ENTRY] + list(commands),
-                     vmlinux=samples.vmlinux, timeout=timeout)
 
 
 def test_task_sockets_header_and_bad_skb(samples):

@@ -1,7 +1,6 @@
 """The SLUB helper (gdbscripts/vmcore/slab.py: vkmem) through vmcore-gdbserver and a real gdb on
 the sample dumps, checked against crash's `kmem -s` on the same dump and against the scenario
 ground truth."""
-import os
 import re
 import shutil
 import subprocess
@@ -9,30 +8,9 @@ import tempfile
 
 import pytest
 
-from gdbtest import ROOT, Samples, gdb_batch, stdio_target
+from gdbscripts_common import pick, scripts
 
-ENTRY = os.path.join(ROOT, "gdbscripts", "vmcore_gdb.py")
 CACHE_LINE = re.compile(r"^([0-9a-f]{16})\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+[km])\s+(\S+)\s*$", re.M)
-
-
-@pytest.fixture(scope="module")
-def samples():
-    return Samples.load()
-
-
-def pick(samples, scenario):
-    """A compressed kdump of the scenario if there is one, else any of its dumps."""
-    for fmt in ("kdump", "elf"):
-        found = samples.dumps(scenario=scenario, format=fmt)
-        if found:
-            return found[0]
-    return samples.dump(scenario=scenario)
-
-
-def scripts(samples, dump, commands, timeout=600):
-    """gdb on the dump through the stub, with the gdb scripts sourced (they run vmcore-setup)."""
-    return gdb_batch(stdio_target(dump["files"]), ["source " + ENTRY] + list(commands),
-                     vmlinux=samples.vmlinux, timeout=timeout)
 
 
 def caches_of(text):

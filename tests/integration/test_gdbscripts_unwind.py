@@ -6,15 +6,9 @@ import subprocess
 
 import pytest
 
-from gdbtest import Samples
 from gdbscripts_common import frame_functions, run_sections
 
 SCENARIOS = ("sysrq", "busy", "null-page", "virtio-bug", "slab-double-free")
-
-
-@pytest.fixture(scope="module")
-def samples():
-    return Samples.load()
 
 
 def normalize(name):

@@ -1,35 +1,15 @@
 """The virtio helper (gdbscripts/vmcore/virtio.py: vvirtio) through vmcore-gdbserver and a real
 gdb on the sample dumps.  Devices are checked against what the crashed kernel logged on the
 serial console; the virtio-bug scenario's virtqueue against the values its module printed."""
-import os
 import re
 
 import pytest
 
-from gdbtest import ROOT, Samples, gdb_batch, stdio_target
+from gdbscripts_common import pick, scripts
 
-ENTRY = os.path.join(ROOT, "gdbscripts", "vmcore_gdb.py")
 DEVICE = re.compile(r"^(virtio\d+) virtio_device (0x[0-9a-f]+) device id (\d+) vendor 0x[0-9a-f]+ "
                     r"driver (\S+)", re.M)
 VQ = re.compile(r"^\s*vq (0x[0-9a-f]+) (\S+) index (\d+) \((split|packed)\)", re.M)
-
-
-@pytest.fixture(scope="module")
-def samples():
-    return Samples.load()
-
-
-def pick(samples, scenario):
-    for fmt in ("kdump", "elf"):
-        found = samples.dumps(scenario=scenario, format=fmt)
-        if found:
-            return found[0]
-    return samples.dump(scenario=scenario)
-
-
-def scripts(samples, dump, commands, timeout=600):
-    return gdb_batch(stdio_target(dump["files"]), ["source " + ENTRY] + list(commands),
-                     vmlinux=samples.vmlinux, timeout=timeout)
 
 
 def first_kernel_blk_queues(serial_log):

@@ -11,8 +11,6 @@ import subprocess
 import threading
 import time
 
-import pytest
-
 import gdbtest
 
 SOAK_SECONDS = float(os.environ.get("VMCORE_SOAK_SECONDS", "30"))
@@ -61,11 +59,6 @@ class RspClient:
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
-
-
-@pytest.fixture(scope="module")
-def samples():
-    return gdbtest.Samples.load()
 
 
 def sanitizer_server(files, *extra, vmlinux=None):

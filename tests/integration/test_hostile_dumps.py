@@ -40,11 +40,6 @@ def run_info(path, vmlinux):
 
 
 @pytest.fixture(scope="module")
-def samples():
-    return gdbtest.Samples.load()
-
-
-@pytest.fixture(scope="module")
 def kdump(samples):
     """The smallest kdump-compressed sample and its parsed layout."""
     dump = samples.dump(scenario="sysrq", paging="l5", format="kdump", compression="zlib", dump_level=31)

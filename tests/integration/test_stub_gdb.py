@@ -8,12 +8,7 @@ import subprocess
 
 import pytest
 
-from gdbtest import GDB_INDEX_ARGS, Samples, Server, gdb_batch, kaslr_setup, stdio_target
-
-
-@pytest.fixture(scope="module")
-def samples():
-    return Samples.load()
+from gdbtest import GDB_INDEX_ARGS, Server, gdb_batch, kaslr_setup, stdio_target
 
 
 def pick(samples, scenario, **match):

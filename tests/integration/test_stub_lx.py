@@ -6,12 +6,7 @@ import subprocess
 
 import pytest
 
-from gdbtest import CACHE, RELEASE, ROOT, Samples, gdb_batch, kaslr_setup, stdio_target
-
-
-@pytest.fixture(scope="module")
-def samples():
-    return Samples.load()
+from gdbtest import CACHE, RELEASE, ROOT, gdb_batch, kaslr_setup, stdio_target
 
 
 @pytest.fixture(scope="module")
