@@ -5,6 +5,7 @@
  * A prefix popcount table over the 2nd bitmap maps a pfn to its descriptor in O(1).
  */
 #include "dump_priv.h"
+#include "bytes.h"
 
 #include <lzo/lzo1x.h>
 #include <snappy-c.h>
@@ -24,20 +25,6 @@
 #define KNOWN_COMPRESSION \
 	(DUMP_DH_COMPRESSED_ZLIB | DUMP_DH_COMPRESSED_LZO | DUMP_DH_COMPRESSED_SNAPPY | DUMP_DH_COMPRESSED_ZSTD)
 
-static uint32_t le32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return v;
-}
-
 static bool bit_at(const uint8_t *bm, uint64_t i)
 {
 	return (bm[i >> 3] >> (i & 7)) & 1;
@@ -49,7 +36,7 @@ static uint64_t rank_of(const struct kdump_file *f, uint64_t x)
 	uint64_t block = x / RANK_BLOCK_BITS, n = f->rank[block];
 	uint64_t byte = block * (RANK_BLOCK_BITS / 8), end_byte = x >> 3;
 	for (; byte + 8 <= end_byte; byte += 8)
-		n += (uint64_t)__builtin_popcountll(le64(f->bitmap2 + byte));
+		n += (uint64_t)__builtin_popcountll(load_u64(f->bitmap2 + byte));
 	for (; byte < end_byte; byte++)
 		n += (uint64_t)__builtin_popcount(f->bitmap2[byte]);
 	if (x & 7)
@@ -70,7 +57,7 @@ static struct vm_error *build_rank(struct kdump_file *f)
 		if (end > nbytes)
 			end = nbytes;
 		for (; byte + 8 <= end; byte += 8)
-			total += (uint64_t)__builtin_popcountll(le64(f->bitmap2 + byte));
+			total += (uint64_t)__builtin_popcountll(load_u64(f->bitmap2 + byte));
 		for (; byte < end; byte++)
 			total += (uint64_t)__builtin_popcount(f->bitmap2[byte]);
 	}
@@ -127,15 +114,15 @@ static struct vm_error *open_file(struct dump *d, const char *path, struct kdump
 		return err;
 	if (memcmp(h, "KDUMP   ", 8) != 0 && memcmp(h, "DISKDUMP", 8) != 0)
 		return vm_error_create(VM_ERR_FORMAT, 0, "%s: no KDUMP or DISKDUMP signature", path);
-	f->header_version = (int32_t)le32(h + 8);
-	f->status = le32(h + 424);
+	f->header_version = (int32_t)load_u32(h + 8);
+	f->status = load_u32(h + 424);
 	/* The old diskdump's status 8 means "compressed", not makedumpfile's INCOMPLETE bit. */
 	if (memcmp(h, "DISKDUMP", 8) == 0)
 		f->status &= ~(uint32_t)DUMP_DH_COMPRESSED_INCOMPLETE;
-	f->block_size = le32(h + 428);
-	f->sub_hdr_size = le32(h + 432);
-	f->bitmap_blocks = le32(h + 436);
-	f->max_mapnr = le32(h + 440);
+	f->block_size = load_u32(h + 428);
+	f->sub_hdr_size = load_u32(h + 432);
+	f->bitmap_blocks = load_u32(h + 436);
+	f->max_mapnr = load_u32(h + 440);
 	uint32_t bs = f->block_size;
 	if (f->header_version < 0)
 		return vm_error_create(VM_ERR_FORMAT, 8, "%s: header version %d", path, f->header_version);
@@ -150,25 +137,25 @@ static struct vm_error *open_file(struct dump *d, const char *path, struct kdump
 	if (f->header_version >= 1) {
 		if ((err = source_read(src, bs, kh, sizeof(kh))))
 			return vm_error_prefix(err, "%s: sub header", path);
-		f->phys_base = le64(kh);
-		f->dump_level = (int32_t)le32(kh + 8);
+		f->phys_base = load_u64(kh);
+		f->dump_level = (int32_t)load_u32(kh + 8);
 	}
 	f->start_pfn = 0;
-	if (f->header_version >= 2 && le32(kh + 12)) {
+	if (f->header_version >= 2 && load_u32(kh + 12)) {
 		f->split = true;
-		f->start_pfn = f->header_version >= 6 ? le64(kh + 80) : le64(kh + 16);
-		f->end_pfn = f->header_version >= 6 ? le64(kh + 88) : le64(kh + 24);
+		f->start_pfn = f->header_version >= 6 ? load_u64(kh + 80) : load_u64(kh + 16);
+		f->end_pfn = f->header_version >= 6 ? load_u64(kh + 88) : load_u64(kh + 24);
 	}
 	if (f->header_version >= 3) {
-		f->offset_vmcoreinfo = le64(kh + 32);
-		f->size_vmcoreinfo = le64(kh + 40);
+		f->offset_vmcoreinfo = load_u64(kh + 32);
+		f->size_vmcoreinfo = load_u64(kh + 40);
 	}
 	if (f->header_version >= 4) {
-		f->offset_note = le64(kh + 48);
-		f->size_note = le64(kh + 56);
+		f->offset_note = load_u64(kh + 48);
+		f->size_note = load_u64(kh + 56);
 	}
 	if (f->header_version >= 6)
-		f->max_mapnr = le64(kh + 96);
+		f->max_mapnr = load_u64(kh + 96);
 	if (!f->split)
 		f->end_pfn = f->max_mapnr;
 	if (f->start_pfn > f->end_pfn || f->end_pfn > f->max_mapnr)
@@ -308,7 +295,7 @@ struct vm_error *kdump_open(struct dump *d, const char *const *paths, size_t npa
 	uint8_t h[HEADER_SIZE];
 	if ((err = source_read(&f->src, 0, h, sizeof(h))))
 		return err;
-	int32_t nr_cpus = (int32_t)le32(h + 460);
+	int32_t nr_cpus = (int32_t)load_u32(h + 460);
 	desc->nr_cpus = nr_cpus > 0 ? nr_cpus : -1;
 	copy_field(desc->utsname_release, h + 12 + 2 * 65, 64);
 	copy_field(desc->utsname_machine, h + 12 + 4 * 65, 64);
@@ -410,9 +397,9 @@ static enum vm_errcode classify(struct dump *d, uint64_t pfn, struct kdump_file 
 		kd->desc_run_len = len;
 	}
 	const uint8_t *raw = kd->desc_run + (off - kd->desc_run_off);
-	pd->offset = le64(raw);
-	pd->size = le32(raw + 8);
-	pd->flags = le32(raw + 12);
+	pd->offset = load_u64(raw);
+	pd->size = load_u32(raw + 8);
+	pd->flags = load_u32(raw + 12);
 	if (pd->offset == 0) {
 		*why = "was lost: the dump was cut short (descriptor offset 0)";
 		return VM_ERR_INCOMPLETE;

@@ -1,21 +1,8 @@
 #include "notes.h"
+#include "bytes.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return v;
-}
 
 /* A note name matches with or without its terminating NUL counted in n_namesz. */
 static bool name_is(const uint8_t *name, uint32_t namesz, const char *want)
@@ -48,20 +35,20 @@ static struct dump_cpu_note *cpu_slot(struct note_set *set, size_t idx, size_t *
 static void parse_qemu(const uint8_t *d, uint32_t size, struct dump_qemu_cpu *q)
 {
 	for (int i = 0; i < 16; i++)
-		q->gpr[i] = get64(d + 8 + 8 * i);
-	q->rip = get64(d + 136);
-	q->rflags = get64(d + 144);
+		q->gpr[i] = load_u64(d + 8 + 8 * i);
+	q->rip = load_u64(d + 136);
+	q->rflags = load_u64(d + 144);
 	for (int i = 0; i < 10; i++) {
 		const uint8_t *s = d + 152 + 24 * i;
-		q->seg[i].selector = get32(s);
-		q->seg[i].limit = get32(s + 4);
-		q->seg[i].flags = get32(s + 8);
-		q->seg[i].base = get64(s + 16);
+		q->seg[i].selector = load_u32(s);
+		q->seg[i].limit = load_u32(s + 4);
+		q->seg[i].flags = load_u32(s + 8);
+		q->seg[i].base = load_u64(s + 16);
 	}
 	for (int i = 0; i < 5; i++)
-		q->cr[i] = get64(d + 392 + 8 * i);
+		q->cr[i] = load_u64(d + 392 + 8 * i);
 	q->has_kernel_gs_base = size >= 440;
-	q->kernel_gs_base = q->has_kernel_gs_base ? get64(d + 432) : 0;
+	q->kernel_gs_base = q->has_kernel_gs_base ? load_u64(d + 432) : 0;
 }
 
 struct vm_error *notes_parse(const uint8_t *buf, size_t len, const char *where, uint64_t base,
@@ -71,8 +58,8 @@ struct vm_error *notes_parse(const uint8_t *buf, size_t len, const char *where, 
 	size_t cap = 0, nprstatus = 0, nqemu = 0, pos = 0;
 	struct vm_error *err = NULL;
 	while (len - pos >= 12) {
-		uint32_t namesz = get32(buf + pos), descsz = get32(buf + pos + 4);
-		uint32_t type = get32(buf + pos + 8);
+		uint32_t namesz = load_u32(buf + pos), descsz = load_u32(buf + pos + 4);
+		uint32_t type = load_u32(buf + pos + 8);
 		if (namesz == 0 && descsz == 0 && type == 0)
 			break;
 		size_t name_off = pos + 12;
@@ -105,11 +92,11 @@ struct vm_error *notes_parse(const uint8_t *buf, size_t len, const char *where, 
 				break;
 			}
 			c->has_prstatus = true;
-			c->pr_pid = get32(desc + NOTE_PRSTATUS_PID_OFFSET);
+			c->pr_pid = load_u32(desc + NOTE_PRSTATUS_PID_OFFSET);
 			for (int i = 0; i < 27; i++)
-				c->pr_reg[i] = get64(desc + NOTE_PRSTATUS_REG_OFFSET + 8 * i);
+				c->pr_reg[i] = load_u64(desc + NOTE_PRSTATUS_REG_OFFSET + 8 * i);
 		} else if (name_is(name, namesz, "QEMU")) {
-			uint32_t size = descsz >= 8 ? get32(desc + 4) : 0;
+			uint32_t size = descsz >= 8 ? load_u32(desc + 4) : 0;
 			if (descsz < NOTE_QEMU_CPUSTATE_MIN || size < NOTE_QEMU_CPUSTATE_MIN || size > descsz) {
 				err = vm_error_create(VM_ERR_FORMAT, base + pos,
 						      "%s: QEMU CPU note at offset %#llx: state size %u in a %u-byte note (want >= %u)",
