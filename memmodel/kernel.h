@@ -36,7 +36,7 @@ struct kernel_info {
 	bool la57;               /* 5-level paging */
 	uint64_t sme_mask;
 	uint64_t root_pgt;       /* physical address of init_top_pgt */
-	int nr_cpus;             /* CPU threads the stub shows: highest CPU id with state + 1 */
+	int nr_cpus;             /* CPU threads the stub shows: highest present/online CPU + 1, at least one per note */
 	uint64_t total_ram;      /* bytes */
 	int panic_cpu;           /* -1 if unknown */
 	char panic_string[256];  /* what panic() was given, "" if unknown */
@@ -77,7 +77,7 @@ struct kernel_walk {
 	bool mapped;
 	uint64_t pa;
 	uint64_t page_size;
-	const char *how;          /* "page tables", "direct map", "kernel text" */
+	const char *how;          /* "page tables" (every translation walks; a small TLB keeps it cheap) */
 };
 struct vm_error *kernel_vtop(struct kernel *k, uint64_t pgd_pa /* 0 = kernel */, uint64_t va,
 			     struct kernel_walk *walk);
@@ -97,7 +97,10 @@ struct kernel_cpu {
 };
 struct vm_error *kernel_cpu(struct kernel *k, int cpu, struct kernel_cpu *out);
 
-/* Tasks, in a stable order: every thread of every process from init_task's list, pid order. */
+/*
+ * Tasks, in a stable order (pid, then CPU for the pid-0 idle tasks): every thread of every process
+ * on init_task's list plus each CPU's idle task. A list that loops or exceeds 4M entries is an error.
+ */
 struct kernel_task {
 	uint64_t addr;            /* struct task_struct * */
 	int32_t pid, tgid;
