@@ -1,33 +1,15 @@
 """Shared by the test_formats_* integration tests: where the build and the samples are, and how to
 run the libkdumpfile cross-check (xcheck_kdumpfile) and the dump_convert driver (convert_dump)."""
-import glob
 import json
 import os
 import subprocess
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.path.abspath(os.environ.get("VMCORE_GDBSERVER_BUILD") or os.path.join(REPO, os.environ.get("BUILD", "build")))
-CACHE = os.environ.get("VMCORE_GDBSERVER_CACHE") or os.environ.get("CACHE") or os.path.expanduser("~/.cache/vmcore-gdbserver")
+from gdbtest import BUILD
+
 XCHECK = os.path.join(BUILD, "tests", "xcheck_kdumpfile")
 CONVERT = os.path.join(BUILD, "tests", "convert_dump")
-
-
-def manifests():
-    out = []
-    for path in sorted(glob.glob(os.path.join(CACHE, "samples", "*", "manifest.json"))):
-        with open(path) as f:
-            out.append(json.load(f))
-    return out
-
-
-def dump_params(select=None):
-    params = [pytest.param(m, d, id=d["id"]) for m in manifests() for d in m.get("dumps", [])
-              if select is None or select(d)]
-    if not params:
-        params = [pytest.param(None, None, marks=pytest.mark.skip(reason="no samples under " + CACHE))]
-    return params
 
 
 def need(path):

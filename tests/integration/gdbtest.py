@@ -13,6 +13,7 @@ real gdb against it.
 Environment: VMCORE_GDBSERVER_BUILD (build dir holding the binary, default ./build),
 VMCORE_GDBSERVER_CACHE (default ~/.cache/vmcore-gdbserver). tests/run sets both.
 """
+import glob
 import json
 import os
 import re
@@ -65,6 +66,25 @@ class Samples:
 
     def truth(self, dump):
         return self.manifest["scenarios"][dump["run"]]["truth"]
+
+
+def manifests():
+    """Every samples manifest in the cache, one per kernel release."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(CACHE, "samples", "*", "manifest.json"))):
+        with open(path) as f:
+            out.append(json.load(f))
+    return out
+
+
+def dump_params(select=None, limit=None):
+    """pytest params (manifest, dump) over the dumps the select function accepts (the first
+    `limit` of them), one id per dump; a single skipped param when there are none."""
+    params = [pytest.param(m, d, id=d["id"]) for m in manifests() for d in m.get("dumps", [])
+              if select is None or select(d)][:limit]
+    if not params:
+        params = [pytest.param(None, None, marks=pytest.mark.skip(reason="no samples under " + CACHE))]
+    return params
 
 
 def server_args(files, *extra, vmlinux=None):

@@ -5,7 +5,8 @@ import subprocess
 
 import pytest
 
-from formats_common import CONVERT, assert_agree, manifests, need, xcheck
+from formats_common import CONVERT, assert_agree, need, xcheck
+from gdbtest import manifests
 
 COMPRESSIONS = ("zstd", "snappy", "lzo", "zlib", "none")
 

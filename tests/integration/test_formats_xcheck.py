@@ -1,6 +1,7 @@
 """Every page of every sample dump read by memmodel and by libkdumpfile: identical bytes, or an
 error from both (same class: no data vs corrupt). Also checks what memmodel says about the format."""
-from formats_common import assert_agree, dump_params, rearranged, xcheck
+from formats_common import assert_agree, rearranged, xcheck
+from gdbtest import dump_params
 
 import pytest
 

@@ -5,7 +5,8 @@ import subprocess
 
 import pytest
 
-from kernel_samples import dump_params, probe, probe_json, run_crash, truth
+from gdbtest import dump_params
+from kernel_samples import probe, probe_json, run_crash, truth
 
 
 @pytest.mark.parametrize("manifest,dump", dump_params())

@@ -5,7 +5,8 @@ import subprocess
 
 import pytest
 
-from kernel_samples import dump_params, probe, truth
+from gdbtest import dump_params
+from kernel_samples import probe, truth
 
 TASK_LINE = re.compile(r"(-?\d+) (-?\d+) (\S) (-?\d+) (-?\d+) (\d) ([0-9a-f]+) ([0-9a-f]+) ([0-9a-f]+) (.*?) \|(.*)$")
 

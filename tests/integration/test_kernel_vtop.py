@@ -3,7 +3,8 @@ import re
 
 import pytest
 
-from kernel_samples import dump_params, probe, probe_json, run_crash
+from gdbtest import dump_params
+from kernel_samples import probe, probe_json, run_crash
 
 PAGE = 4096
 
