@@ -4,6 +4,7 @@
  * record the headline crash shows, the newest timestamp the uptime at the crash.
  */
 #include "kernel_priv.h"
+#include "bytes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,13 +67,6 @@ static struct vm_error *prb_layout_read(struct kernel *k, struct prb_layout *p)
 	return NULL;
 }
 
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
 /* A log record's text without its trailing newline, NUL-terminated and truncated to fit. */
 static void copy_line(char *dst, size_t size, const char *src, size_t len)
 {
@@ -117,15 +111,15 @@ static struct vm_error *scan(struct kernel *k, const struct prb_layout *p)
 	uint64_t last_ts = 0;
 	for (size_t i = 0; i < count; i++) {
 		const uint8_t *d = dbuf + i * p->desc_size, *info = ibuf + i * p->info_size;
-		uint64_t state = get_u64(d + p->state_var) >> DESC_STATE_SHIFT;
+		uint64_t state = load_u64(d + p->state_var) >> DESC_STATE_SHIFT;
 		if (state != DESC_COMMITTED && state != DESC_FINALIZED)
 			continue;
-		uint64_t ts = get_u64(info + p->ts_nsec), seq = get_u64(info + p->seq);
+		uint64_t ts = load_u64(info + p->ts_nsec), seq = load_u64(info + p->seq);
 		uint16_t len;
 		memcpy(&len, info + p->text_len, sizeof(len));
 		if (ts > last_ts)
 			last_ts = ts;
-		uint64_t begin = get_u64(d + p->text_lpos + p->lpos_begin), next = get_u64(d + p->text_lpos + p->lpos_next);
+		uint64_t begin = load_u64(d + p->text_lpos + p->lpos_begin), next = load_u64(d + p->text_lpos + p->lpos_next);
 		if (begin & 1)
 			continue; /* data-less record */
 		/* A block that wraps is stored whole at the start of the ring. */
