@@ -81,11 +81,14 @@ void rsp_buf_addhex(struct rsp_buf *b, const void *data, size_t len)
 	const uint8_t *p = data;
 	if (!buf_reserve(b, 2 * len))
 		return;
+	/* A local cursor: stores through b->data could alias b->len and force a reload per byte. */
+	char *w = b->data + b->len;
 	for (size_t i = 0; i < len; i++) {
-		b->data[b->len++] = digits[p[i] >> 4];
-		b->data[b->len++] = digits[p[i] & 15];
+		*w++ = digits[p[i] >> 4];
+		*w++ = digits[p[i] & 15];
 	}
-	b->data[b->len] = '\0';
+	*w = '\0';
+	b->len = (size_t)(w - b->data);
 }
 
 void rsp_buf_consume(struct rsp_buf *b, size_t n)
@@ -210,18 +213,23 @@ void rsp_put_packet(struct rsp_buf *out, const void *payload, size_t len)
 {
 	const uint8_t *p = payload;
 	uint8_t sum = 0;
-	rsp_buf_addc(out, '$');
+	/* Room for '$', every byte escaped, and "#xx": one reservation, then writes in place. */
+	if (!buf_reserve(out, 2 * len + 4))
+		return;
+	char *w = out->data + out->len;
+	*w++ = '$';
 	for (size_t i = 0; i < len; i++) {
 		uint8_t c = p[i];
 		/* '*' would start run-length encoding on the receiving side. */
 		if (c == '$' || c == '#' || c == '}' || c == '*') {
-			rsp_buf_addc(out, '}');
+			*w++ = '}';
 			sum += '}';
 			c ^= 0x20;
 		}
-		rsp_buf_addc(out, (char)c);
+		*w++ = (char)c;
 		sum += c;
 	}
+	out->len = (size_t)(w - out->data);
 	rsp_buf_printf(out, "#%02x", sum);
 }
 
