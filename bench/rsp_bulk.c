@@ -74,18 +74,22 @@ static void write_all(struct conn *c, const char *buf, size_t len)
 	}
 }
 
+static void fill(struct conn *c)
+{
+	ssize_t n;
+	do
+		n = read(c->fd, c->in, sizeof(c->in));
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		die("stub closed the connection%s%s", n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+	c->in_pos = 0;
+	c->in_len = n;
+}
+
 static int read_byte(struct conn *c)
 {
-	if (c->in_pos == c->in_len) {
-		ssize_t n;
-		do
-			n = read(c->fd, c->in, sizeof(c->in));
-		while (n < 0 && errno == EINTR);
-		if (n <= 0)
-			die("stub closed the connection%s%s", n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
-		c->in_pos = 0;
-		c->in_len = n;
-	}
+	if (c->in_pos == c->in_len)
+		fill(c);
 	return c->in[c->in_pos++];
 }
 
@@ -107,15 +111,17 @@ static void send_packet(struct conn *c, const char *payload)
 	free(buf);
 }
 
-static void pkt_put(struct conn *c, char ch)
+static void pkt_append(struct conn *c, const void *data, size_t len)
 {
-	if (c->pkt_len + 2 > c->pkt_cap) {
-		c->pkt_cap = c->pkt_cap ? c->pkt_cap * 2 : 4096;
+	if (c->pkt_len + len + 1 > c->pkt_cap) {
+		while (c->pkt_len + len + 1 > c->pkt_cap)
+			c->pkt_cap = c->pkt_cap ? c->pkt_cap * 2 : 4096;
 		c->pkt = realloc(c->pkt, c->pkt_cap);
 		if (!c->pkt)
 			die("out of memory");
 	}
-	c->pkt[c->pkt_len++] = ch;
+	memcpy(c->pkt + c->pkt_len, data, len);
+	c->pkt_len += len;
 }
 
 /* Next `$...#xx` packet; acks and notifications before it are skipped. */
@@ -132,17 +138,27 @@ static void recv_packet(struct conn *c)
 	}
 	c->pkt_len = 0;
 	for (;;) {
+		/* Copy the run before the next '#' or '*' in one piece: the client must outpace the stub. */
+		if (c->in_pos == c->in_len)
+			fill(c);
+		const unsigned char *start = c->in + c->in_pos, *end = c->in + c->in_len, *q = start;
+		while (q < end && *q != '#' && *q != '*')
+			q++;
+		pkt_append(c, start, (size_t)(q - start));
+		c->in_pos += (size_t)(q - start);
+		if (q == end)
+			continue;
 		ch = read_byte(c);
 		if (ch == '#')
 			break;
-		if (ch == '*' && c->pkt_len > 0) {
+		if (c->pkt_len > 0) { /* '*': run-length encoding of the previous character */
 			int count = read_byte(c) - 29;
 			char rep = c->pkt[c->pkt_len - 1];
 			for (int i = 0; i < count; i++)
-				pkt_put(c, rep);
-			continue;
+				pkt_append(c, &rep, 1);
+		} else {
+			pkt_append(c, "*", 1);
 		}
-		pkt_put(c, (char)ch);
 	}
 	read_byte(c);
 	read_byte(c);
