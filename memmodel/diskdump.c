@@ -180,6 +180,10 @@ static struct vm_error *open_file(struct dump *d, const char *path, struct kdump
 		return err;
 	f->start_rank = rank_of(f, f->start_pfn);
 	f->ndesc = rank_of(f, f->end_pfn) - f->start_rank;
+	/* Building the table touched every bitmap page; drop them so memory does not grow with the
+	 * dump's address space. They fault back in from the page cache only where a lookup needs them. */
+	if (f->bitmap_mapped)
+		madvise(f->bitmap_mem, f->bitmap_mem_len, MADV_DONTNEED);
 	f->desc_offset = bitmap_off + total;
 	(void)d;
 	return NULL;
