@@ -34,7 +34,7 @@ import re
 checked = {"cpu": 0, "task": 0}
 for t in sorted(gdb.selected_inferior().threads(), key=lambda t: t.num):
     name = t.name or ""
-    m = re.search(r"CPU#(\\d+)", name if name.startswith("CPU#") else (t.details or ""))
+    m = re.search(r"CPU#(\\d+)", name) if name.startswith("CPU#") else re.search(r"\\bcpu=(\\d+)", t.details or "")
     if not m:
         continue
     cpu = int(m.group(1))
