@@ -4,7 +4,7 @@ BENCH_TOOLS := $(BUILD)/bench/lkdf_bench $(BUILD)/bench/decompress_limit $(BUILD
 BENCH_FLAGS ?=
 .PHONY: bench-tools
 
-bench-tools: $(BENCH_TOOLS)
+bench-tools: $(BENCH_TOOLS) $(BUILD)/tests/xcheck_kdumpfile
 
 $(BUILD)/bench/lkdf_bench: bench/lkdf_bench.c bench/checksum.h
 	@mkdir -p $(@D)
