@@ -171,8 +171,8 @@ void elfdump_close(struct dump *d)
 
 enum elf_where { IN_DATA, IN_EXCLUDED, IN_HOLE, IN_BEYOND };
 
-/* Classify paddr; for IN_DATA, *load is a segment holding its data. */
-static enum elf_where locate(const struct elf_state *e, uint64_t paddr, const struct elf_load **load)
+/* Index of the first load (sorted by paddr) that starts above paddr. */
+static size_t first_load_above(const struct elf_state *e, uint64_t paddr)
 {
 	size_t lo = 0, hi = e->nloads;
 	while (lo < hi) {
@@ -182,6 +182,13 @@ static enum elf_where locate(const struct elf_state *e, uint64_t paddr, const st
 		else
 			hi = mid;
 	}
+	return lo;
+}
+
+/* Classify paddr; for IN_DATA, *load is a segment holding its data. */
+static enum elf_where locate(const struct elf_state *e, uint64_t paddr, const struct elf_load **load)
+{
+	size_t lo = first_load_above(e, paddr);
 	if (e->nloads == 0 || paddr >= e->max_end[e->nloads - 1])
 		return IN_BEYOND;
 	enum elf_where w = IN_HOLE;
@@ -201,14 +208,7 @@ static enum elf_where locate(const struct elf_state *e, uint64_t paddr, const st
 /* Where the classification of paddr may change next: the next start, or an end of a covering load. */
 static uint64_t next_boundary(const struct elf_state *e, uint64_t paddr)
 {
-	size_t lo = 0, hi = e->nloads;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (e->loads[mid].paddr <= paddr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo = first_load_above(e, paddr);
 	uint64_t best = lo < e->nloads ? e->loads[lo].paddr : UINT64_MAX;
 	for (size_t i = lo; i-- > 0 && e->max_end[i] > paddr;) {
 		const struct elf_load *l = &e->loads[i];
