@@ -6,6 +6,8 @@ chmod changes them); the small dumps most tests serve are also hashed before and
 import hashlib
 import json
 import os
+import re
+import subprocess
 
 import pytest
 
@@ -38,6 +40,22 @@ def fingerprint(path):
 def samples():
     """The samples manifest; tests that need it skip until `make samples` has made it."""
     return gdbtest.Samples.load()
+
+
+@pytest.fixture(scope="session")
+def lx_scripts():
+    """The kernel's vmlinux-gdb.py of the dumped release, built into the cache on first use from
+    Debian's linux-source (stub/stub.mk linux-scripts-gdb does the same)."""
+    out = os.path.join(gdbtest.CACHE, "linux-scripts-gdb", gdbtest.RELEASE)
+    loader = os.path.join(out, "vmlinux-gdb.py")
+    if not os.path.exists(loader):
+        tarballs = sorted(f for f in os.listdir("/usr/src") if re.match(r"linux-source-.*\.tar\.xz$", f))
+        if not tarballs:
+            pytest.fail("linux-source is not installed (make deps installs linux-source-6.1)")
+        subprocess.run(["sh", os.path.join(gdbtest.ROOT, "tests/integration/linux_scripts_gdb.sh"),
+                        os.path.join("/usr/src", tarballs[-1]), gdbtest.RELEASE, out],
+                       check=True, timeout=1800)
+    return loader
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,30 +1,11 @@
 """lx-* pairing (gdbscripts/vmcore/lxpair.py): with the kernel's own scripts/gdb loaded, the
 implicit-CPU helpers ($lx_current(), $lx_per_cpu()) use a task thread's own CPU, in either
 loading order, through real gdb on a real sample dump served by vmcore-gdbserver."""
-import os
 import re
-import subprocess
 
 import pytest
 
-from gdbtest import CACHE, RELEASE, ROOT
 from gdbscripts_common import SOURCE, run_sections
-
-
-@pytest.fixture(scope="module")
-def lx_scripts():
-    """vmlinux-gdb.py of the dumped release (stub/stub.mk linux-scripts-gdb builds it)."""
-    out = os.path.join(CACHE, "linux-scripts-gdb", RELEASE)
-    loader = os.path.join(out, "vmlinux-gdb.py")
-    if not os.path.exists(loader):
-        tarballs = sorted(f for f in os.listdir("/usr/src")
-                          if re.match(r"linux-source-.*\.tar\.xz$", f))
-        if not tarballs:
-            pytest.fail("linux-source is not installed (make deps installs linux-source-6.1)")
-        subprocess.run(["sh", os.path.join(ROOT, "tests/integration/linux_scripts_gdb.sh"),
-                        os.path.join("/usr/src", tarballs[-1]), RELEASE, out],
-                       check=True, timeout=1800)
-    return loader
 
 
 # For every thread: the CPU the stub says it is on (CPU threads: their own; task threads:

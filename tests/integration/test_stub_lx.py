@@ -1,27 +1,8 @@
 """The kernel's own gdb scripts (scripts/gdb of the same release, built by `make scripts_gdb`
 from Debian's linux-source) against vmcore-gdbserver: they take it for a QEMU gdbstub."""
-import os
 import re
-import subprocess
 
-import pytest
-
-from gdbtest import CACHE, RELEASE, ROOT, gdb_batch, kaslr_setup, stdio_target
-
-
-@pytest.fixture(scope="module")
-def lx_scripts():
-    """Path of vmlinux-gdb.py, built into the cache on first use (stub/stub.mk linux-scripts-gdb)."""
-    out = os.path.join(CACHE, "linux-scripts-gdb", RELEASE)
-    loader = os.path.join(out, "vmlinux-gdb.py")
-    if not os.path.exists(loader):
-        tarballs = sorted(f for f in os.listdir("/usr/src") if re.match(r"linux-source-.*\.tar\.xz$", f))
-        if not tarballs:
-            pytest.fail("linux-source is not installed (make deps installs linux-source-6.1)")
-        subprocess.run(["sh", os.path.join(ROOT, "tests/integration/linux_scripts_gdb.sh"),
-                        os.path.join("/usr/src", tarballs[-1]), RELEASE, out],
-                       check=True, timeout=1800)
-    return loader
+from gdbtest import gdb_batch, kaslr_setup, stdio_target
 
 
 def test_lx_commands(samples, lx_scripts):
