@@ -87,26 +87,36 @@ static void close_kernel(struct dump *dump, struct kernel *kernel, char *vmlinux
 	free(vmlinux);
 }
 
+static const char info_usage[] =
+	"usage: vmcore-gdbserver info [--json] [--vmlinux PATH] DUMP [DUMP...]\n"
+	"What the dump holds, like crash's sys: release, CPUs, memory, panic, KASLR, format.\n";
+
 static int cmd_info(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "vmlinux", required_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	bool json = false;
 	const char *vmlinux_arg = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'j')
+		if (c == 'j') {
 			json = true;
-		else if (c == 'v')
+		} else if (c == 'v') {
 			vmlinux_arg = optarg;
-		else
+		} else if (c == 'h') {
+			fputs(info_usage, stdout);
+			return 0;
+		} else {
+			fputs(info_usage, stderr);
 			return 2;
+		}
 	}
 	if (optind >= argc) {
-		fputs("usage: vmcore-gdbserver info [--json] [--vmlinux PATH] DUMP [DUMP...]\n", stderr);
+		fputs(info_usage, stderr);
 		return 2;
 	}
 	struct dump *dump = NULL;
@@ -133,11 +143,16 @@ static void convert_progress(void *arg, uint64_t done, uint64_t total)
 		(unsigned long long)total);
 }
 
+static const char convert_usage[] =
+	"usage: vmcore-gdbserver convert --compress=zstd|snappy|lzo|zlib|none [--dump-level N] IN [IN...] OUT\n"
+	"Write any readable dump (several INs: one split set) as kdump-compressed; --dump-level 0 or 1.\n";
+
 static int cmd_convert(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "compress", required_argument, NULL, 'c' },
 		{ "dump-level", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	bool progress_shown = false;
@@ -155,7 +170,11 @@ static int cmd_convert(int argc, char **argv)
 			co.dump_level = (int)strtol(optarg, &end, 0);
 			if (*end || end == optarg)
 				err = vm_error_create(VM_ERR_INVALID, 0, "--dump-level '%s' is not a number", optarg);
+		} else if (c == 'h') {
+			fputs(convert_usage, stdout);
+			return 0;
 		} else {
+			fputs(convert_usage, stderr);
 			return 2;
 		}
 		if (err) {
@@ -165,8 +184,7 @@ static int cmd_convert(int argc, char **argv)
 		}
 	}
 	if (!compress_given || argc - optind < 2) {
-		fputs("usage: vmcore-gdbserver convert --compress=zstd|snappy|lzo|zlib|none "
-		      "[--dump-level N] IN [IN...] OUT\n", stderr);
+		fputs(convert_usage, stderr);
 		return 2;
 	}
 	struct dump *dump = NULL;

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from gdbtest import GDB_INDEX_ARGS, Server, gdb_batch, kaslr_setup, stdio_target
+from gdbtest import GDB_INDEX_ARGS, Server, gdb_batch, kaslr_setup, server_binary, stdio_target
 
 
 def pick(samples, scenario, **match):
@@ -320,3 +320,17 @@ def test_user_memory_through_the_task_page_tables(samples):
     assert len(strings) == 2 and strings[0] == strings[1], out
     assert strings[0], out
     assert "Cannot access memory at address" in out, out
+
+
+def test_command_line_help_and_errors():
+    """--help, --version and each subcommand's --help answer on stdout with status 0; a bad option
+    gets the usage on stderr and status 2."""
+    exe = server_binary()
+    for argv, expected in (([], "usage: vmcore-gdbserver ["), (["info"], "usage: vmcore-gdbserver info"),
+                           (["convert"], "usage: vmcore-gdbserver convert")):
+        ok = subprocess.run([exe] + argv + ["--help"], capture_output=True, text=True, timeout=30)
+        assert ok.returncode == 0 and ok.stdout.startswith(expected), (argv, ok.stdout, ok.stderr)
+        bad = subprocess.run([exe] + argv + ["--no-such-option"], capture_output=True, text=True, timeout=30)
+        assert bad.returncode == 2 and expected in bad.stderr, (argv, bad.stderr)
+    version = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30)
+    assert version.returncode == 0 and re.match(r"vmcore-gdbserver \d", version.stdout), version.stdout
