@@ -43,6 +43,7 @@ FUZZ_SECONDS ?= 180
 soak: all
 	VMCORE_SOAK_SECONDS=$(SOAK_SECONDS) $(PYTHON) tests/run --build $(BUILD) --cache $(CACHE) \
 		--only integration -k "hostile_clients"
+	@cat $(BUILD)/tests/soak.txt
 
 fuzz: fuzz-bins
 	$(PYTHON) tests/run --build $(BUILD) --cache $(CACHE) --only fuzz --fuzz-seconds $(FUZZ_SECONDS)

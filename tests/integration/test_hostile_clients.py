@@ -171,8 +171,12 @@ def test_soak_clients_agree_and_rss_stays_flat(samples):
         rss_end = rss_kib(srv.proc.pid)
         assert srv.alive()
     runs = [out for outputs in results for out in outputs]
-    print(f"soak: {SOAK_CLIENTS} clients, {SOAK_SECONDS:.0f} s, {len(runs)} sessions, "
-          f"RSS {rss_start} KiB at start, {rss_end} KiB at end")
+    figures = (f"soak: {SOAK_CLIENTS} gdb clients for {SOAK_SECONDS:.0f} s, {len(runs)} sessions, "
+               f"server RSS {rss_start} KiB at start, {rss_end} KiB at end\n")
+    # pytest hides a passing test's output: `make soak` prints this file.
+    os.makedirs(os.path.join(gdbtest.BUILD, "tests"), exist_ok=True)
+    with open(os.path.join(gdbtest.BUILD, "tests", "soak.txt"), "w") as f:
+        f.write(figures)
     assert len(results) == SOAK_CLIENTS and all(results), "a client completed no session"
     # Thread lists, backtraces and memory must be identical across clients and over time.
     first = runs[0]
