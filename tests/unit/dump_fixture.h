@@ -17,6 +17,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "dump.h"
+
 #define FX_PS 4096
 
 /* A growable byte buffer. */
@@ -79,6 +81,27 @@ static inline void fx_unlink(char *path)
 	unlink(path);
 	free(path);
 }
+
+/*
+ * Saves b (and frees it), expects dump_open to refuse the file with code and a message naming the
+ * file; what names the case in a failure report. Include cmocka.h before this header to use it.
+ */
+#ifdef cmocka_unit_test
+static inline void fx_expect_open_error(struct fx_buf *b, enum vm_errcode code, const char *what)
+{
+	char *path = fx_save(b);
+	const char *p = path;
+	struct dump *d = NULL;
+	struct vm_error *err = dump_open(&p, 1, NULL, &d);
+	if (!err)
+		fail_msg("%s: opened", what);
+	if (err->code != code || !strstr(err->message, path))
+		fail_msg("%s: code %d, message '%s'", what, (int)err->code, err->message);
+	vm_error_destroy(err);
+	fx_unlink(path);
+	free(b->p);
+}
+#endif
 
 /* Page contents the readers must give back: a pfn-specific head, then a compressible pattern. */
 static inline void fx_content(uint64_t pfn, uint8_t *page)
