@@ -27,14 +27,11 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(MEMMODEL_SRCS) $(MEMMODEL_HDRS)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -Imemmodel -Istub -o $@ $< $(MEMMODEL_SRCS) $(FUZZ_EXTRA_SRCS_$*) $(LIBS)
 
-# Format integration helpers: libkdumpfile cross-check and the dump_convert driver.
-unit-bins: $(BUILD)/tests/xcheck_kdumpfile $(BUILD)/tests/convert_dump
+# Format integration helper: the libkdumpfile cross-check.
+unit-bins: $(BUILD)/tests/xcheck_kdumpfile
 $(BUILD)/tests/xcheck_kdumpfile: tests/integration/xcheck_kdumpfile.c $(BUILD)/libmemmodel.a $(MEMMODEL_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(STD_CFLAGS) $(OPT_CFLAGS) -Imemmodel -o $@ $< $(BUILD)/libmemmodel.a -lkdumpfile $(LIBS)
-$(BUILD)/tests/convert_dump: tests/integration/convert_dump.c $(BUILD)/libmemmodel.a $(MEMMODEL_HDRS)
-	@mkdir -p $(@D)
-	$(CC) $(STD_CFLAGS) $(OPT_CFLAGS) -Imemmodel -o $@ $< $(BUILD)/libmemmodel.a $(LIBS)
 
 # Long runs of issue 7: a ten-minute soak, minutes of fuzzing per target, and valgrind.
 .PHONY: soak fuzz check-all valgrind-unit

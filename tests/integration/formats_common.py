@@ -1,5 +1,5 @@
 """Shared by the test_formats_* integration tests: where the build and the samples are, and how to
-run the libkdumpfile cross-check (xcheck_kdumpfile) and the dump_convert driver (convert_dump)."""
+run the libkdumpfile cross-check (xcheck_kdumpfile) and `vmcore-gdbserver convert`."""
 import json
 import os
 import subprocess
@@ -9,7 +9,7 @@ import pytest
 from gdbtest import BUILD
 
 XCHECK = os.path.join(BUILD, "tests", "xcheck_kdumpfile")
-CONVERT = os.path.join(BUILD, "tests", "convert_dump")
+CONVERT = [os.path.join(BUILD, "vmcore-gdbserver"), "convert"]
 
 
 def need(path):

@@ -28,8 +28,8 @@ def sources():
 
 
 def convert(src_files, out, compression, level=1):
-    need(CONVERT)
-    return subprocess.run([CONVERT, f"--compress={compression}", f"--dump-level={level}", *src_files, out],
+    need(CONVERT[0])
+    return subprocess.run([*CONVERT, f"--compress={compression}", f"--dump-level={level}", *src_files, out],
                           capture_output=True, text=True, timeout=900)
 
 
