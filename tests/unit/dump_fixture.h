@@ -82,27 +82,6 @@ static inline void fx_unlink(char *path)
 	free(path);
 }
 
-/*
- * Saves b (and frees it), expects dump_open to refuse the file with code and a message naming the
- * file; what names the case in a failure report. Include cmocka.h before this header to use it.
- */
-#ifdef cmocka_unit_test
-static inline void fx_expect_open_error(struct fx_buf *b, enum vm_errcode code, const char *what)
-{
-	char *path = fx_save(b);
-	const char *p = path;
-	struct dump *d = NULL;
-	struct vm_error *err = dump_open(&p, 1, NULL, &d);
-	if (!err)
-		fail_msg("%s: opened", what);
-	if (err->code != code || !strstr(err->message, path))
-		fail_msg("%s: code %d, message '%s'", what, (int)err->code, err->message);
-	vm_error_destroy(err);
-	fx_unlink(path);
-	free(b->p);
-}
-#endif
-
 /* Page contents the readers must give back: a pfn-specific head, then a compressible pattern. */
 static inline void fx_content(uint64_t pfn, uint8_t *page)
 {
@@ -449,5 +428,38 @@ static inline struct fx_buf fx_elf_build(const struct fx_buf *notes, const struc
 	}
 	return b;
 }
+
+/*
+ * Saves b (and frees it), expects dump_open to refuse the file with code and a message naming the
+ * file; what names the case in a failure report. Include cmocka.h before this header to use it.
+ */
+#ifdef cmocka_unit_test
+static inline void fx_expect_open_error(struct fx_buf *b, enum vm_errcode code, const char *what)
+{
+	char *path = fx_save(b);
+	const char *p = path;
+	struct dump *d = NULL;
+	struct vm_error *err = dump_open(&p, 1, NULL, &d);
+	if (!err)
+		fail_msg("%s: opened", what);
+	if (err->code != code || !strstr(err->message, path))
+		fail_msg("%s: code %d, message '%s'", what, (int)err->code, err->message);
+	vm_error_destroy(err);
+	fx_unlink(path);
+	free(b->p);
+}
+
+/* Page pfn reads back as fx_content() wrote it, and its state says present. */
+static inline void fx_expect_page(struct dump *d, uint64_t pfn)
+{
+	uint8_t got[FX_PS], want[FX_PS];
+	fx_content(pfn, want);
+	struct vm_error *err = dump_read_phys(d, pfn * FX_PS, got, FX_PS, false);
+	if (err)
+		fail_msg("pfn %llu: %s", (unsigned long long)pfn, err->message);
+	assert_memory_equal(got, want, FX_PS);
+	assert_int_equal(dump_page_state(d, pfn * FX_PS), 0);
+}
+#endif
 
 #endif

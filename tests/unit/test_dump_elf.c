@@ -30,16 +30,6 @@ static void expect_code(struct dump *d, uint64_t pa, size_t len, enum vm_errcode
 	vm_error_destroy(err);
 }
 
-static void expect_page(struct dump *d, uint64_t pfn)
-{
-	uint8_t got[FX_PS], want[FX_PS];
-	fx_content(pfn, want);
-	struct vm_error *err = dump_read_phys(d, pfn * FX_PS, got, FX_PS, false);
-	if (err)
-		fail_msg("pfn %llu: %s", (unsigned long long)pfn, err->message);
-	assert_memory_equal(got, want, FX_PS);
-}
-
 static void test_loads_and_classes(void **state)
 {
 	(void)state;
@@ -60,10 +50,10 @@ static void test_loads_and_classes(void **state)
 	const struct dump_segment *segs;
 	assert_int_equal(dump_segments(d, &segs), 4);
 	assert_int_equal(segs[2].vaddr, 0xffffffff81000000ull);
-	expect_page(d, 1);
-	expect_page(d, 0x101);
-	expect_page(d, 0x103);
-	expect_page(d, 0x201);
+	fx_expect_page(d, 1);
+	fx_expect_page(d, 0x101);
+	fx_expect_page(d, 0x103);
+	fx_expect_page(d, 0x201);
 	expect_code(d, 0, 16, VM_ERR_HOLE);
 	expect_code(d, 0x104000, 16, VM_ERR_EXCLUDED);
 	expect_code(d, 0x10f000 + 8, 16, VM_ERR_EXCLUDED);
@@ -110,7 +100,7 @@ static void test_pn_xnum(void **state)
 	struct dump *d = open_buf(&b, &path);
 	const struct dump_segment *segs;
 	assert_int_equal(dump_segments(d, &segs), 70001);
-	expect_page(d, 1);
+	fx_expect_page(d, 1);
 	expect_code(d, (uint64_t)(2 + 69999) * FX_PS, 8, VM_ERR_EXCLUDED);
 	expect_code(d, (uint64_t)(2 + 70000) * FX_PS, 8, VM_ERR_BEYOND);
 	const struct dump_cpu_note *cpus;
@@ -130,7 +120,7 @@ static void test_truncated_and_incomplete(void **state)
 	char *path;
 	struct dump *d = open_buf(&b, &path);
 	assert_true(dump_describe(d)->incomplete);
-	expect_page(d, 0);
+	fx_expect_page(d, 0);
 	expect_code(d, 1 * FX_PS, FX_PS, VM_ERR_INCOMPLETE);
 	expect_code(d, 3 * FX_PS, 8, VM_ERR_INCOMPLETE);
 	assert_int_equal(dump_page_state(d, 3 * FX_PS), VM_ERR_INCOMPLETE);
@@ -213,8 +203,8 @@ static void test_flattened_elf(void **state)
 	char *path;
 	struct dump *d = open_buf(&f, &path);
 	assert_string_equal(dump_describe(d)->format, "flattened-elf");
-	expect_page(d, 0);
-	expect_page(d, 2);
+	fx_expect_page(d, 0);
+	fx_expect_page(d, 2);
 	expect_code(d, 3 * FX_PS, 8, VM_ERR_EXCLUDED);
 	const struct dump_cpu_note *c;
 	assert_int_equal(dump_cpu_notes(d, &c), 1);

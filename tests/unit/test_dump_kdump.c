@@ -20,17 +20,6 @@ static struct dump *open_one(const char *path)
 	return d;
 }
 
-static void expect_page(struct dump *d, uint64_t pfn)
-{
-	uint8_t got[FX_PS], want[FX_PS];
-	fx_content(pfn, want);
-	struct vm_error *err = dump_read_phys(d, pfn * FX_PS, got, FX_PS, false);
-	if (err)
-		fail_msg("pfn %llu: %s", (unsigned long long)pfn, err->message);
-	assert_memory_equal(got, want, FX_PS);
-	assert_int_equal(dump_page_state(d, pfn * FX_PS), 0);
-}
-
 static void expect_error(struct dump *d, uint64_t pfn, enum vm_errcode code)
 {
 	uint8_t got[FX_PS];
@@ -74,7 +63,7 @@ static void test_header_versions(void **state)
 				assert_null(dump_read_phys(d, mixed[i].pfn * FX_PS, got, FX_PS, false));
 				assert_memory_equal(got, zero, FX_PS);
 			} else {
-				expect_page(d, mixed[i].pfn);
+				fx_expect_page(d, mixed[i].pfn);
 			}
 		}
 		if (v >= 3)
@@ -136,13 +125,13 @@ static void test_incomplete_and_corrupt(void **state)
 	char *path = fx_save(&b);
 	struct dump *d = open_one(path);
 	assert_true(dump_describe(d)->incomplete);
-	expect_page(d, 1);
+	fx_expect_page(d, 1);
 	expect_error(d, 2, VM_ERR_CORRUPT);
 	expect_error(d, 3, VM_ERR_CORRUPT);
 	expect_error(d, 4, VM_ERR_CORRUPT);
 	expect_error(d, 5, VM_ERR_INCOMPLETE);
 	assert_int_equal(dump_page_state(d, 5 * FX_PS), VM_ERR_INCOMPLETE);
-	expect_page(d, 6);
+	fx_expect_page(d, 6);
 	uint8_t buf[FX_PS], zero[FX_PS] = { 0 };
 	memset(buf, 1, sizeof(buf));
 	assert_null(dump_read_phys(d, 5 * FX_PS, buf, FX_PS, true));
@@ -155,7 +144,7 @@ static void test_incomplete_and_corrupt(void **state)
 	b.len = 4 * FX_PS + 6 * 24 + 2 * FX_PS;
 	path = fx_save(&b);
 	d = open_one(path);
-	expect_page(d, 1);
+	fx_expect_page(d, 1);
 	expect_error(d, 2, VM_ERR_INCOMPLETE);
 	expect_error(d, 6, VM_ERR_INCOMPLETE);
 	dump_close(d);
@@ -185,7 +174,7 @@ static void test_split_set(void **state)
 	assert_string_equal(dump_describe(d)->format, "split-kdump");
 	for (size_t i = 0; i < 9; i++)
 		if (mixed[i].kind != FX_ZERO)
-			expect_page(d, mixed[i].pfn);
+			fx_expect_page(d, mixed[i].pfn);
 	expect_error(d, 0, VM_ERR_EXCLUDED);
 	expect_error(d, 7, VM_ERR_HOLE);
 	dump_close(d);
@@ -193,8 +182,8 @@ static void test_split_set(void **state)
 	/* Part of the set: pages of the missing file are reported, not misread. */
 	const char *part[2] = { paths[0], paths[2] };
 	assert_null(dump_open(part, 2, NULL, &d));
-	expect_page(d, 1);
-	expect_page(d, 4101);
+	fx_expect_page(d, 1);
+	fx_expect_page(d, 4101);
 	expect_error(d, 5, VM_ERR_INCOMPLETE);
 	dump_close(d);
 
@@ -217,8 +206,8 @@ static void test_single_bitmap(void **state)
 	struct fx_buf b = fx_kdump_build(&k);
 	char *path = fx_save(&b);
 	struct dump *d = open_one(path);
-	expect_page(d, 0);
-	expect_page(d, 3);
+	fx_expect_page(d, 0);
+	fx_expect_page(d, 3);
 	expect_error(d, 1, VM_ERR_HOLE);
 	expect_error(d, 16, VM_ERR_BEYOND);
 	dump_close(d);
@@ -245,7 +234,7 @@ static void test_flattened(void **state)
 	assert_int_equal(dump_describe(d)->nr_cpus, 5);
 	for (size_t i = 0; i < 9; i++)
 		if (mixed[i].kind != FX_ZERO)
-			expect_page(d, mixed[i].pfn);
+			fx_expect_page(d, mixed[i].pfn);
 	expect_error(d, 7, VM_ERR_HOLE);
 	assert_string_equal(dump_vmcoreinfo(d), vmci_text);
 	dump_close(d);
@@ -300,7 +289,7 @@ static void test_cache_bound(void **state)
 	assert_null(dump_open(&p, 1, &o, &d));
 	for (int round = 0; round < 2; round++)
 		for (int i = 0; i < 40; i++)
-			expect_page(d, (uint64_t)((i * 7) % 40));
+			fx_expect_page(d, (uint64_t)((i * 7) % 40));
 	dump_close(d);
 	fx_unlink(path);
 	free(b.p);
