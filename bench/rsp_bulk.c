@@ -6,9 +6,11 @@
  *       times start -> first answered packet (qSupported), -> stop reply (`?`) and -> complete
  *       thread list (qfThreadInfo/qsThreadInfo), then counts the threads;
  *   rsp_bulk read --start ADDR --len BYTES [--deref ADDR] [--phys] [--chunk N] [--window N]
- *                 [--tcp HOST:PORT] -- CMD...
- *       switches to no-ack mode and reads [start, start+len) with `m` requests sent back to back,
+ *                 [--packet auto|m|x] [--tcp HOST:PORT] -- CMD...
+ *       switches to no-ack mode and reads [start, start+len) with requests sent back to back,
  *       up to --window outstanding, and prints MB/s and a checksum (bench/checksum.h).
+ *       --packet: `m` (hex, what gdb 13 sends), `x` (binary, what LLDB sends), or auto (the
+ *       default): `x` if the stub answers LLDB's probe, a zero-length `x`, with OK.
  *       --deref: the start is relative to the u64 stored at ADDR (e.g. page_offset_base);
  *       --phys: read physical addresses (Qqemu.PhyMemMode:1).
  *
@@ -37,7 +39,7 @@ struct conn {
 	int fd;
 	pid_t child; /* 0 when connected over TCP */
 	bool noack;
-	unsigned char in[1 << 16];
+	unsigned char in[1 << 18];
 	size_t in_pos, in_len;
 	char *pkt; /* last reply, decoded from run-length encoding, NUL-terminated */
 	size_t pkt_len, pkt_cap;
@@ -124,6 +126,28 @@ static void pkt_append(struct conn *c, const void *data, size_t len)
 	c->pkt_len += len;
 }
 
+/* Expand run-length encoding ("c*n": n - 29 more copies of c) in the received payload. */
+static void expand_runs(struct conn *c)
+{
+	char *raw = c->pkt;
+	size_t len = c->pkt_len;
+	if (!memchr(raw, '*', len))
+		return;
+	c->pkt = NULL;
+	c->pkt_len = c->pkt_cap = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (raw[i] == '*' && i > 0 && i + 1 < len) {
+			char rep = raw[i - 1];
+			for (int k = 0; k < (unsigned char)raw[i + 1] - 29; k++)
+				pkt_append(c, &rep, 1);
+			i++;
+		} else {
+			pkt_append(c, raw + i, 1);
+		}
+	}
+	free(raw);
+}
+
 /* Next `$...#xx` packet; acks and notifications before it are skipped. */
 static void recv_packet(struct conn *c)
 {
@@ -138,30 +162,24 @@ static void recv_packet(struct conn *c)
 	}
 	c->pkt_len = 0;
 	for (;;) {
-		/* Copy the run before the next '#' or '*' in one piece: the client must outpace the stub. */
+		/* Copy up to the '#' in one piece (escapes never produce one): the client must outpace the stub. */
 		if (c->in_pos == c->in_len)
 			fill(c);
-		const unsigned char *start = c->in + c->in_pos, *end = c->in + c->in_len, *q = start;
-		while (q < end && *q != '#' && *q != '*')
-			q++;
-		pkt_append(c, start, (size_t)(q - start));
-		c->in_pos += (size_t)(q - start);
-		if (q == end)
-			continue;
-		ch = read_byte(c);
-		if (ch == '#')
+		const unsigned char *start = c->in + c->in_pos;
+		size_t avail = c->in_len - c->in_pos;
+		const unsigned char *hash = memchr(start, '#', avail);
+		size_t n = hash ? (size_t)(hash - start) : avail;
+		pkt_append(c, start, n);
+		c->in_pos += n;
+		if (hash) {
+			c->in_pos++;
 			break;
-		if (c->pkt_len > 0) { /* '*': run-length encoding of the previous character */
-			int count = read_byte(c) - 29;
-			char rep = c->pkt[c->pkt_len - 1];
-			for (int i = 0; i < count; i++)
-				pkt_append(c, &rep, 1);
-		} else {
-			pkt_append(c, "*", 1);
 		}
 	}
 	read_byte(c);
 	read_byte(c);
+	pkt_append(c, "", 0); /* room for the NUL even for an empty payload */
+	expand_runs(c);
 	c->pkt[c->pkt_len] = '\0';
 	if (!c->noack)
 		write_all(c, "+", 1);
@@ -239,15 +257,48 @@ static long finish(struct conn *c)
 	}
 }
 
-static int hexval(int ch)
+/* Nibble value of a hex digit, 0xff for any other byte. */
+static unsigned char hex_nibble[256];
+
+static void init_hex_nibble(void)
 {
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
+	memset(hex_nibble, 0xff, sizeof(hex_nibble));
+	for (int i = 0; i < 10; i++)
+		hex_nibble['0' + i] = (unsigned char)i;
+	for (int i = 0; i < 6; i++)
+		hex_nibble['a' + i] = hex_nibble['A' + i] = (unsigned char)(10 + i);
+}
+
+/* Decode 2*n hex digits; false on a bad digit (checked once per reply, not per byte). */
+static bool unhex(const char *hex, size_t n, unsigned char *out)
+{
+	unsigned bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned hi = hex_nibble[(unsigned char)hex[2 * i]], lo = hex_nibble[(unsigned char)hex[2 * i + 1]];
+		bad |= hi | lo;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return bad < 16;
+}
+
+/* Undo `x` reply escapes ("}" then the byte xor 0x20); returns the decoded length. */
+static size_t unescape(const char *in, size_t len, unsigned char *out)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len;) {
+		const char *esc = memchr(in + i, '}', len - i);
+		size_t n = esc ? (size_t)(esc - (in + i)) : len - i;
+		memcpy(out + o, in + i, n);
+		o += n;
+		i += n;
+		if (esc && i + 1 < len) {
+			out[o++] = (unsigned char)(in[i + 1] ^ 0x20);
+			i += 2;
+		} else if (esc) {
+			i++; /* a trailing lone escape: ignore */
+		}
+	}
+	return o;
 }
 
 static size_t packet_size(const char *qsupported)
@@ -300,14 +351,17 @@ static uint64_t read_u64(struct conn *c, uint64_t addr)
 	const char *r = transact(c, req);
 	if (strlen(r) != 16)
 		die("reading 8 bytes at 0x%" PRIx64 ": reply '%.80s'", addr, r);
+	unsigned char b[8];
+	if (!unhex(r, 8, b))
+		die("reading 8 bytes at 0x%" PRIx64 ": bad hex in '%s'", addr, r);
 	uint64_t v = 0;
 	for (int i = 7; i >= 0; i--)
-		v = v << 8 | (uint64_t)(hexval(r[2 * i]) << 4 | hexval(r[2 * i + 1]));
+		v = v << 8 | b[i];
 	return v;
 }
 
 static int cmd_read(struct conn *c, uint64_t start, uint64_t len, uint64_t deref, bool phys, size_t chunk,
-		    int window)
+		    int window, const char *packet)
 {
 	size_t psize = packet_size(hello(c));
 	if (strcmp(transact(c, "QStartNoAckMode"), "OK") == 0)
@@ -316,7 +370,16 @@ static int cmd_read(struct conn *c, uint64_t start, uint64_t len, uint64_t deref
 		start += read_u64(c, deref);
 	if (phys && strcmp(transact(c, "Qqemu.PhyMemMode:1"), "OK") != 0)
 		die("stub refused Qqemu.PhyMemMode:1: '%.80s'", c->pkt);
-	/* An `m` reply carries two hex digits per byte plus framing; keep a margin and whole pages. */
+	bool binary = !strcmp(packet, "x");
+	if (!strcmp(packet, "auto")) {
+		char probe[48];
+		snprintf(probe, sizeof(probe), "x%" PRIx64 ",0", start);
+		binary = !strcmp(transact(c, probe), "OK");
+	}
+	/*
+	 * An `m` reply carries two hex digits per byte, an `x` reply up to two bytes per byte when
+	 * every one is escaped; plus framing. Keep a margin and whole pages.
+	 */
 	if (psize > 128 && chunk > (psize - 64) / 2) {
 		chunk = (psize - 64) / 2;
 		chunk &= chunk >= 4096 ? ~(size_t)4095 : ~(size_t)7;
@@ -336,7 +399,7 @@ static int cmd_read(struct conn *c, uint64_t start, uint64_t len, uint64_t deref
 		while (inflight < window && sent < len) {
 			size_t n = len - sent < chunk ? len - sent : chunk;
 			char payload[48];
-			snprintf(payload, sizeof(payload), "m%" PRIx64 ",%zx", start + sent, n);
+			snprintf(payload, sizeof(payload), "%c%" PRIx64 ",%zx", binary ? 'x' : 'm', start + sent, n);
 			rlen += frame(reqs + rlen, payload);
 			sent += n;
 			inflight++;
@@ -346,16 +409,28 @@ static int cmd_read(struct conn *c, uint64_t start, uint64_t len, uint64_t deref
 		recv_packet(c);
 		inflight--;
 		size_t want = len - done < chunk ? len - done : chunk;
-		if (c->pkt_len != 2 * want)
-			die("m 0x%" PRIx64 ",0x%zx: reply of %zu chars: '%.80s'", start + done, want, c->pkt_len,
-			    c->pkt);
-		for (size_t i = 0; i < want; i++) {
-			int hi = hexval(c->pkt[2 * i]), lo = hexval(c->pkt[2 * i + 1]);
-			if (hi < 0 || lo < 0)
+		char kind = binary ? 'x' : 'm';
+		if (c->pkt[0] == 'E' && c->pkt_len < 256)
+			die("%c 0x%" PRIx64 ",0x%zx: error reply '%s'", kind, start + done, want, c->pkt);
+		if (binary) {
+			/* Without escapes the payload is the data itself: no copy. */
+			const unsigned char *data = (const unsigned char *)c->pkt;
+			size_t got = c->pkt_len;
+			if (memchr(c->pkt, '}', c->pkt_len)) {
+				got = unescape(c->pkt, c->pkt_len, buf);
+				data = buf;
+			}
+			if (got != want)
+				die("x 0x%" PRIx64 ",0x%zx: reply of %zu bytes", start + done, want, got);
+			sum = bench_checksum(sum, data, want);
+		} else {
+			if (c->pkt_len != 2 * want)
+				die("m 0x%" PRIx64 ",0x%zx: reply of %zu chars: '%.80s'", start + done, want, c->pkt_len,
+				    c->pkt);
+			if (!unhex(c->pkt, want, buf))
 				die("m 0x%" PRIx64 ": bad hex in reply '%.80s'", start + done, c->pkt);
-			buf[i] = (unsigned char)(hi << 4 | lo);
+			sum = bench_checksum(sum, buf, want);
 		}
-		sum = bench_checksum(sum, buf, want);
 		done += want;
 	}
 	double secs = now() - t0;
@@ -366,9 +441,9 @@ static int cmd_read(struct conn *c, uint64_t start, uint64_t len, uint64_t deref
 	long rss = finish(c);
 	printf("{\"seconds\": %.6f, \"bytes\": %" PRIu64 ", \"mbps\": %.2f, \"checksum\": \"%016" PRIx64
 	       "\", \"start\": \"0x%" PRIx64 "\", \"chunk\": %zu, \"window\": %d, \"packet_size\": %zu, "
-	       "\"noack\": %s, \"client_cpu_seconds\": %.3f, \"stub_maxrss_kb\": %ld}\n",
+	       "\"noack\": %s, \"packet\": \"%c\", \"client_cpu_seconds\": %.3f, \"stub_maxrss_kb\": %ld}\n",
 	       secs, len, len / secs / 1e6, sum, start, chunk, window, psize, c->noack ? "true" : "false",
-	       client_cpu, rss);
+	       binary ? 'x' : 'm', client_cpu, rss);
 	return 0;
 }
 
@@ -376,7 +451,7 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: rsp_bulk ready [--tcp HOST:PORT] -- CMD...\n"
 			"       rsp_bulk read --start ADDR --len BYTES [--deref ADDR] [--phys] [--chunk N]\n"
-			"                     [--window N] [--tcp HOST:PORT] -- CMD...\n");
+			"                     [--window N] [--packet auto|m|x] [--tcp HOST:PORT] -- CMD...\n");
 	return 2;
 }
 
@@ -385,11 +460,12 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		return usage();
 	signal(SIGPIPE, SIG_IGN);
+	init_hex_nibble();
 	uint64_t start = 0, len = 0, deref = 0;
 	size_t chunk = 1 << 16;
 	int window = 32;
 	bool phys = false;
-	const char *tcp = NULL;
+	const char *tcp = NULL, *packet = "auto";
 	int i = 2;
 	for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
 		if (!strcmp(argv[i], "--phys")) {
@@ -411,6 +487,8 @@ int main(int argc, char **argv)
 			chunk = strtoull(v, NULL, 0);
 		else if (!strcmp(argv[i - 1], "--window"))
 			window = atoi(v);
+		else if (!strcmp(argv[i - 1], "--packet") && (!strcmp(v, "auto") || !strcmp(v, "m") || !strcmp(v, "x")))
+			packet = v;
 		else
 			return usage();
 	}
@@ -427,6 +505,6 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "ready"))
 		return cmd_ready(c, t0);
 	if (!strcmp(argv[1], "read") && len > 0 && chunk >= 8 && window >= 1)
-		return cmd_read(c, start, len, deref, phys, chunk & ~(size_t)7, window);
+		return cmd_read(c, start, len, deref, phys, chunk & ~(size_t)7, window, packet);
 	return usage();
 }

@@ -70,6 +70,7 @@ struct ctx {
 	struct session *s;
 	struct rsp_buf *out;   /* framed packets, sent in order */
 	struct rsp_buf reply;  /* payload of the final reply */
+	bool replied;          /* the handler framed its final reply into out itself */
 };
 
 static void reply_error(struct ctx *c, int code, const char *fmt, ...)
@@ -348,13 +349,18 @@ static void read_memory(struct ctx *c, const char *args, bool binary)
 			/* Keep the reason: gdb asks again at the failing address and gets the error. */
 			snprintf(c->s->last_error, sizeof(c->s->last_error), "%s", err->message);
 		}
+		/* Encoded straight into the output: no payload copy for the largest replies. */
+		struct rsp_frame f;
+		rsp_frame_begin(c->out, &f);
 		if (binary) {
 			if (c->s->binary_upload)
-				rsp_buf_addc(&c->reply, 'b');
-			rsp_buf_add(&c->reply, buf, done);
+				rsp_frame_add(c->out, &f, "b", 1);
+			rsp_frame_add(c->out, &f, buf, done);
 		} else {
-			rsp_buf_addhex(&c->reply, buf, done);
+			rsp_frame_addhex(c->out, &f, buf, done);
 		}
+		rsp_frame_end(c->out, &f);
+		c->replied = true;
 	}
 	vm_error_destroy(err);
 	free(buf);
@@ -677,7 +683,7 @@ void handle_packet(struct target *t, struct session *s, const char *pkt, size_t 
 		rsp_buf_reset(&c.reply);
 		rsp_buf_printf(&c.reply, "E%02x", ERR_MEMORY);
 	}
-	if (!(h && h->fn == h_kill))
+	if (!(h && h->fn == h_kill) && !c.replied)
 		rsp_put_packet(out, c.reply.data ? c.reply.data : "", c.reply.len);
 	rsp_buf_free(&c.reply);
 }

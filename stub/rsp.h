@@ -29,8 +29,6 @@ void rsp_buf_adds(struct rsp_buf *b, const char *s);
 void rsp_buf_printf(struct rsp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append len bytes as lowercase hex. */
 void rsp_buf_addhex(struct rsp_buf *b, const void *data, size_t len);
-/* Drop the first n bytes (after they were written out). */
-void rsp_buf_consume(struct rsp_buf *b, size_t n);
 
 /* What rsp_parser_feed found. */
 enum rsp_event {
@@ -61,6 +59,20 @@ enum rsp_event rsp_parser_feed(struct rsp_parser *p, uint8_t byte);
 
 /* Append "$<escaped payload>#cc" to out. */
 void rsp_put_packet(struct rsp_buf *out, const void *payload, size_t len);
+
+/*
+ * The same framing in pieces, so a large reply is encoded straight into out without an
+ * intermediate payload buffer: begin, any number of adds, end.
+ */
+struct rsp_frame {
+	uint8_t sum; /* checksum of the escaped bytes so far */
+};
+void rsp_frame_begin(struct rsp_buf *out, struct rsp_frame *f);
+/* Append bytes escaped as needed ('$', '#', '}', '*'). */
+void rsp_frame_add(struct rsp_buf *out, struct rsp_frame *f, const void *data, size_t len);
+/* Append bytes as lowercase hex (hex digits never need escaping). */
+void rsp_frame_addhex(struct rsp_buf *out, struct rsp_frame *f, const void *data, size_t len);
+void rsp_frame_end(struct rsp_buf *out, struct rsp_frame *f);
 
 int rsp_hexval(char c);
 /* Parse a hex number that ends at a char in `stop` (or end of string); NULL on a bad digit or overflow. */

@@ -17,13 +17,20 @@
 
 /* Stop reading from a client whose replies pile up unread (it keeps sending requests). */
 #define OUTPUT_HIGH_WATER (8u << 20)
+/*
+ * Write out replies once this much is pending, even amid a batch of pipelined requests: the
+ * client decodes one reply while the next is encoded, instead of waiting for the whole batch.
+ */
+#define OUTPUT_FLUSH_AT (64u << 10)
 
 struct client {
 	int in_fd, out_fd;
 	bool is_stdio;
 	bool closing;         /* close once output is flushed */
+	bool gone;            /* the peer closed or a write failed */
 	struct rsp_parser parser;
 	struct rsp_buf out;
+	size_t out_head;      /* out[0, out_head) is written already */
 	struct session session;
 	char peer[64];
 };
@@ -131,10 +138,41 @@ static void log_bytes(const char *dir, const char *peer, const char *data, size_
 	fprintf(stderr, "vmcore-gdbserver: %s %s %s%s\n", peer, dir, text, len > SHOW ? "..." : "");
 }
 
+static size_t client_pending(const struct client *c)
+{
+	return c->out.len - c->out_head;
+}
+
+/* Write what is pending without blocking a nonblocking peer; sets gone if the peer is. */
+static void client_flush(struct client *c)
+{
+	while (client_pending(c)) {
+		ssize_t n = write(c->out_fd, c->out.data + c->out_head, client_pending(c));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			c->gone = true;
+			return;
+		}
+		c->out_head += (size_t)n;
+	}
+	if (c->out_head == c->out.len) {
+		rsp_buf_reset(&c->out);
+		c->out_head = 0;
+	} else if (c->out_head >= c->out.len / 2) {
+		/* Move the rest down only when that copies less than was written: linear overall. */
+		memmove(c->out.data, c->out.data + c->out_head, client_pending(c));
+		c->out.len = client_pending(c);
+		c->out_head = 0;
+	}
+}
+
 static void client_input(struct target *t, const struct server_options *o, struct client *c,
 			 const uint8_t *data, size_t len)
 {
-	for (size_t i = 0; i < len && !c->closing; i++) {
+	for (size_t i = 0; i < len && !c->closing && !c->gone; i++) {
 		enum rsp_event ev = rsp_parser_feed(&c->parser, data[i]);
 		switch (ev) {
 		case RSP_EV_PACKET: {
@@ -148,6 +186,8 @@ static void client_input(struct target *t, const struct server_options *o, struc
 				log_bytes("->", c->peer, c->out.data + before, c->out.len - before);
 			if (c->session.ended)
 				c->closing = true;
+			else if (client_pending(c) >= OUTPUT_FLUSH_AT && !c->out.failed)
+				client_flush(c);
 			break;
 		}
 		case RSP_EV_BAD_CHECKSUM:
@@ -175,24 +215,9 @@ static void client_input(struct target *t, const struct server_options *o, struc
 	if (c->out.failed) {
 		fprintf(stderr, "vmcore-gdbserver: %s: out of memory, closing\n", c->peer);
 		rsp_buf_reset(&c->out);
+		c->out_head = 0;
 		c->closing = true;
 	}
-}
-
-/* Write what is pending; false if the peer is gone. */
-static bool client_flush(struct client *c)
-{
-	while (c->out.len) {
-		ssize_t n = write(c->out_fd, c->out.data, c->out.len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return true;
-		if (n <= 0)
-			return false;
-		rsp_buf_consume(&c->out, (size_t)n);
-	}
-	return true;
 }
 
 static struct client *client_new(int in_fd, int out_fd, bool is_stdio, const char *peer, bool zero_excluded)
@@ -289,9 +314,9 @@ int server_run(struct target *t, const struct server_options *o)
 			fds[nfds++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 		for (int i = 0; i < nclients; i++) {
 			struct client *c = clients[i];
-			bool want_in = !c->closing && c->out.len < OUTPUT_HIGH_WATER;
+			bool want_in = !c->closing && client_pending(c) < OUTPUT_HIGH_WATER;
 			fds[nfds++] = (struct pollfd){ .fd = want_in ? c->in_fd : -1, .events = POLLIN };
-			fds[nfds++] = (struct pollfd){ .fd = c->out.len ? c->out_fd : -1, .events = POLLOUT };
+			fds[nfds++] = (struct pollfd){ .fd = client_pending(c) ? c->out_fd : -1, .events = POLLOUT };
 		}
 		if (poll(fds, (nfds_t)nfds, -1) < 0) {
 			if (errno == EINTR)
@@ -304,17 +329,16 @@ int server_run(struct target *t, const struct server_options *o)
 		for (int i = 0; i < nclients; i++) {
 			struct client *c = clients[i];
 			struct pollfd *pin = &fds[base + 2 * i], *pout = &fds[base + 2 * i + 1];
-			bool gone = false;
 			if (pin->revents & (POLLIN | POLLHUP | POLLERR)) {
 				ssize_t n = read(c->in_fd, inbuf, 65536);
 				if (n > 0)
 					client_input(t, o, c, inbuf, (size_t)n);
 				else if (n == 0 || (errno != EINTR && errno != EAGAIN))
-					gone = true;
+					c->gone = true;
 			}
-			if (!gone && (c->out.len && (pout->revents & (POLLOUT | POLLERR | POLLHUP) || c->closing)))
-				gone = !client_flush(c);
-			if (gone || (c->closing && !c->out.len)) {
+			if (!c->gone && client_pending(c) && (pout->revents & (POLLOUT | POLLERR | POLLHUP) || c->closing))
+				client_flush(c);
+			if (c->gone || (c->closing && !client_pending(c))) {
 				if (o->debug)
 					fprintf(stderr, "vmcore-gdbserver: %s disconnected\n", c->peer);
 				client_free(c);

@@ -100,6 +100,59 @@ static void test_put_packet_escapes_round_trip(void **state)
 	rsp_buf_free(&out);
 }
 
+/*
+ * Large payloads go through the block-at-a-time paths of rsp_frame_add and rsp_frame_addhex:
+ * every byte value, special bytes at every offset of a block and across block edges, and a
+ * tail shorter than a block must round-trip through the parser with a correct checksum.
+ */
+static void test_frame_large_payloads_round_trip(void **state)
+{
+	(void)state;
+	enum { N = 64 * 9 + 37 };
+	uint8_t data[N];
+	for (size_t i = 0; i < N; i++)
+		data[i] = (uint8_t)(i * 7 + i / 256);
+	/* A run of only special bytes, and single ones at every offset of two blocks. */
+	memset(data + 64, '}', 64);
+	for (size_t i = 192; i < 320; i += 5)
+		data[i] = "$#}*"[i % 4];
+	struct rsp_parser p;
+	rsp_parser_init(&p, 4 * N);
+	struct rsp_buf out;
+	rsp_buf_init(&out);
+	struct rsp_frame f;
+	rsp_frame_begin(&out, &f);
+	rsp_frame_add(&out, &f, "b", 1);
+	rsp_frame_add(&out, &f, data, N);
+	rsp_frame_end(&out, &f);
+	assert_false(out.failed);
+	assert_null(memchr(out.data + 1, '$', out.len - 1));
+	assert_null(memchr(out.data + 1, '*', out.len - 1));
+	assert_int_equal(feed(&p, out.data, out.len, NULL), RSP_EV_PACKET);
+	assert_int_equal(p.len, N + 1);
+	assert_int_equal(p.packet[0], 'b');
+	assert_memory_equal(p.packet + 1, data, N);
+
+	rsp_buf_reset(&out);
+	rsp_frame_begin(&out, &f);
+	rsp_frame_addhex(&out, &f, data, N);
+	rsp_frame_end(&out, &f);
+	assert_int_equal(feed(&p, out.data, out.len, NULL), RSP_EV_PACKET);
+	assert_int_equal(p.len, 2 * N);
+	uint8_t back[N];
+	assert_true(rsp_unhex(p.packet, N, back));
+	assert_memory_equal(back, data, N);
+	/* The same hex as the payload buffer helper writes. */
+	struct rsp_buf hex;
+	rsp_buf_init(&hex);
+	rsp_buf_addhex(&hex, data, N);
+	assert_int_equal(hex.len, 2 * N);
+	assert_memory_equal(hex.data, p.packet, 2 * N);
+	rsp_buf_free(&hex);
+	rsp_buf_free(&out);
+	rsp_parser_free(&p);
+}
+
 static void test_hex_helpers(void **state)
 {
 	(void)state;
@@ -356,6 +409,7 @@ int main(void)
 		cmocka_unit_test(test_parser_unescapes_and_restarts),
 		cmocka_unit_test(test_parser_drops_oversized),
 		cmocka_unit_test(test_put_packet_escapes_round_trip),
+		cmocka_unit_test(test_frame_large_payloads_round_trip),
 		cmocka_unit_test(test_hex_helpers),
 		cmocka_unit_test(test_tdesc_xml_matches_register_table),
 		cmocka_unit_test(test_tdesc_g_encoding),
