@@ -12,16 +12,22 @@ Model (Linux 6.1, mm/slub.c and mm/slab.h):
   the per-CPU partial slabs (kmem_cache_cpu.partial chained by slab.next),
   and each node's partial list (kmem_cache_node.partial via slab.slab_list).
 
-Speed: every struct is read whole in one target read and a slab's memory is
-read once, then freelists are decoded from that buffer.
+Speed: through vmcore-gdbserver, vkmem -s and -S print the stub's `monitor
+kmem` answer (memmodel/slab.c: the same model and text, computed next to the
+dump).  Elsewhere (other gdb targets, or `set vmcore-kmem-stub off`) this
+module does the work: every struct is read whole in one target read, and a
+freelist is followed one link per read unless the links read so far would
+cost more than reading the slab's memory in one request (see SlabMemory).
 
-Commands: vkmem -s [NAME], vkmem -S NAME|ADDR, vkmem ADDR
+Commands: vkmem -s [NAME], vkmem -S NAME|ADDR, vkmem ADDR (ADDR may also be
+a struct page in vmemmap)
 Functions: $slab_cache(ADDR) (the struct kmem_cache * holding ADDR, or 0)
+Parameters: vmcore-kmem-stub on|off
 """
 
 import gdb
 
-from . import percpu
+from . import percpu, target
 from .percpu import cached, layout, read_bytes, read_u64, u32_at, u64_at
 
 PAGE_SHIFT = 12
@@ -312,11 +318,39 @@ def slab_extent(cache, slab):
     return max(min(cache.red_left_pad + objects * cache.size, cache.slab_bytes()), 8)
 
 
+# Measured costs of a read through gdb's remote protocol: a small read costs
+# about 7 us, and gdb decodes a bulk reply at about 0.25 us per byte.
+SMALL_READ_US = 7.0
+BULK_READ_US_PER_BYTE = 0.25
+
+
+class SlabMemory:
+    """The memory of one slab, read lazily: links one small read each until
+    those reads would have cost more than one read of the whole slab, then
+    the whole slab once.  A 4 KiB slab's links are followed one by one up to
+    about 150 links, a 32 KiB slab's up to about 1200."""
+
+    def __init__(self, cache, slab):
+        self.base = slab.base
+        self.size = slab_extent(cache, slab)
+        self.end = self.base + self.size
+        self.budget = 1 + int(BULK_READ_US_PER_BYTE * self.size / SMALL_READ_US)
+        self.buffer = None
+
+    def u64(self, addr):
+        if self.buffer is None and self.budget > 0:
+            self.budget -= 1
+            return read_u64(addr)
+        if self.buffer is None:
+            self.buffer = read_bytes(self.base, self.size)
+        return u64_at(self.buffer, addr - self.base)
+
+
 def walk_freelist(cache, slab, head, memory, label):
-    """Follows a freelist starting at head through slab memory (bytes of the
-    whole slab read once).  Stops at NULL, at a pointer outside the slab or
-    not on an object boundary, or when an object repeats (a loop)."""
-    end = slab.base + len(memory)
+    """Follows a freelist starting at head through memory (a SlabMemory of
+    the slab).  Stops at NULL, at a pointer outside the slab or not on an
+    object boundary, or when an object repeats (a loop)."""
+    end = memory.end
     objects = []
     seen = {}
     pointer = head
@@ -344,36 +378,15 @@ def walk_freelist(cache, slab, head, memory, label):
             return FreelistWalk(label, objects, (
                 "link-outside", slot, pointer,
                 "free pointer slot 0x%x of object 0x%x lies beyond the slab" % (slot, pointer)))
-        pointer = cache.decode(u64_at(memory, slot - slab.base), slot)
+        pointer = cache.decode(memory.u64(slot), slot)
     return FreelistWalk(label, objects, None)
 
 
-def slab_memory(cache, slab):
-    """The slab's objects in one read."""
-    return read_bytes(slab.base, slab_extent(cache, slab))
-
-
 def count_freelist(cache, slab, head):
-    """Entries of a CPU freelist, counted as crash's count_free_objects does
-    (up to a repeated object; a bad pointer is one more entry unless its
-    bit 0 is set).  Short lists are followed link by link; past a few links
-    the whole slab is read once and the walk restarts from that buffer."""
-    end = slab.base + slab_extent(cache, slab)
-    # One small read costs about as much as reading 1 KiB in bulk.
-    limit = max(4, cache.slab_bytes() >> 10)
-    seen = set()
-    pointer = head
-    while pointer and len(seen) < limit:
-        if _bad_pointer(cache, slab, pointer, end):
-            return len(seen) + (0 if pointer & 1 else 1)
-        if pointer in seen:
-            return len(seen)
-        seen.add(pointer)
-        slot = pointer + cache.offset
-        pointer = cache.decode(read_u64(slot), slot)
-    if not pointer:
-        return len(seen)
-    walk = walk_freelist(cache, slab, head, slab_memory(cache, slab), "")
+    """Entries of a CPU freelist, counted as crash's count_free_objects does:
+    up to a repeated object; a bad pointer is one more entry unless its bit 0
+    is set."""
+    walk = walk_freelist(cache, slab, head, SlabMemory(cache, slab), "")
     bad_head = walk.problem and walk.problem[0] == "outside" and not walk.problem[1] & 1
     return len(walk.objects) + (1 if bad_head else 0)
 
@@ -389,7 +402,7 @@ class SlabCheck:
 
 def check_slab(cache, slab_addr, where, cpu_freelist=None):
     slab = Slab(slab_addr)
-    memory = slab_memory(cache, slab)
+    memory = SlabMemory(cache, slab)
     walks = []
     if cpu_freelist is not None:
         walks.append(walk_freelist(cache, slab, cpu_freelist, memory, where + " CPU freelist"))
@@ -542,11 +555,49 @@ def page_flags(page):
     return read_u64(page + _page_layout().flags)
 
 
+def struct_page_at(addr):
+    """The struct page holding addr when addr lies in vmemmap (below max_pfn's
+    page), else None."""
+    base = vmemmap_base()
+    size = page_size_bytes()
+    if not base <= addr < base + max_pfn() * size:
+        return None
+    return addr - (addr - base) % size
+
+
+def find_page(addr, page):
+    """What the struct page at page (holding addr) is in slab terms: kind
+    'page-not-slab' or 'page-slab' (with cache and slab, and the objects that
+    overlap this page's memory)."""
+    head, tail = head_page(page)
+    flags = page_flags(head)
+    memory = page_to_virt(page)
+    result = {"addr": addr, "page": page, "head": head, "tail": tail, "flags": flags,
+              "pfn": (page - vmemmap_base()) // page_size_bytes(), "memory": memory,
+              "kind": "page-not-slab"}
+    if not flags & pg_slab_mask():
+        return result
+    slab = Slab(head)
+    cache = Cache(slab.cache)
+    result.update({"kind": "page-slab", "cache": cache, "slab": slab, "tail_index":
+                   (page - head) // page_size_bytes()})
+    start = slab.base + cache.red_left_pad
+    first = max(0, (memory - start) // cache.size) if cache.size else 0
+    last = min(slab.objects, (memory + PAGE_SIZE - start + cache.size - 1) // cache.size) - 1 \
+        if cache.size else -1
+    result["objects"] = (first, last) if last >= first else None
+    return result
+
+
 def find_object(addr):
     """What addr is in slab terms: a dict with 'kind' in
-    {'not-direct-map', 'not-slab', 'slab'}; for 'slab': cache, slab, object,
-    index, offset, state ('allocated'/'free'), free_list (label or None),
-    page and head page."""
+    {'not-direct-map', 'not-slab', 'slab', 'page-not-slab', 'page-slab'};
+    for 'slab': cache, slab, object, index, offset, state ('allocated'/'free'),
+    free_list (label or None), page and head page.  An address in vmemmap is
+    taken as a struct page (find_page)."""
+    page = struct_page_at(addr)
+    if page is not None:
+        return find_page(addr, page)
     page = virt_to_page(addr)
     if page is None:
         return {"kind": "not-direct-map", "addr": addr}
@@ -565,7 +616,7 @@ def find_object(addr):
         result.update({"object": None, "index": None, "state": "outside any object"})
         return result
     obj = start + index * cache.size
-    memory = slab_memory(cache, slab)
+    memory = SlabMemory(cache, slab)
     lists = [walk_freelist(cache, slab, slab.freelist, memory, "slab freelist")]
     for cpu in percpu.possible_cpus():
         freelist, cpu_slab, _ = cache.cpu(cpu)
@@ -584,6 +635,8 @@ def describe(found):
     if found["kind"] == "not-direct-map":
         return ["0x%x is not in the kernel direct map (page_offset_base 0x%x, max_pfn 0x%x): "
                 "not slab memory" % (addr, page_offset_base(), max_pfn())]
+    if found["kind"].startswith("page-"):
+        return describe_page(found)
     page_line = "page 0x%x" % found["page"]
     if found["tail"]:
         page_line += " (tail page of compound head 0x%x)" % found["head"]
@@ -607,6 +660,91 @@ def describe(found):
     return lines
 
 
+def describe_page(found):
+    """Lines for a struct page address (find_page)."""
+    page = found["page"]
+    line = "0x%x: struct page 0x%x of pfn 0x%x (memory 0x%x-0x%x)" % (
+        found["addr"], page, found["pfn"], found["memory"], found["memory"] + PAGE_SIZE)
+    if found["tail"]:
+        index = (page - found["head"]) // page_size_bytes()
+        line += ", tail page %d of compound head 0x%x" % (index, found["head"])
+    if found["kind"] == "page-not-slab":
+        return [line, "  flags 0x%x: not a slab page" % found["flags"]]
+    cache, slab = found["cache"], found["slab"]
+    lines = [line,
+             "  cache  %s (kmem_cache 0x%x) objsize %d size %d"
+             % (cache.name, cache.addr, cache.object_size, cache.size),
+             "  slab   0x%x memory 0x%x-0x%x objects %d inuse %d%s"
+             % (slab.addr, slab.base, slab.base + cache.slab_bytes(), slab.objects,
+                slab.inuse, " frozen" if slab.frozen else "")]
+    if found["objects"]:
+        first, last = found["objects"]
+        start = slab.base + cache.red_left_pad
+        lines.append("  objects %d-%d of the slab (0x%x-0x%x) overlap this page"
+                     % (first, last, start + first * cache.size, start + (last + 1) * cache.size))
+    else:
+        lines.append("  no object of the slab overlaps this page")
+    return lines
+
+
+# ---------------------------------------------------------------------------
+# The stub's answer (monitor kmem).
+
+class KmemStubParameter(gdb.Parameter):
+    """Whether vkmem -s and -S ask vmcore-gdbserver (`monitor kmem`) for
+their answer.  Off: these helpers read the dump through gdb themselves, as
+they do on any other target (used to compare the two)."""
+
+    set_doc = "Set whether vkmem -s/-S use vmcore-gdbserver's monitor kmem."
+    show_doc = "Show whether vkmem -s/-S use vmcore-gdbserver's monitor kmem."
+
+    def __init__(self):
+        super().__init__("vmcore-kmem-stub", gdb.COMMAND_DATA, gdb.PARAM_BOOLEAN)
+        self.value = True
+
+    def get_set_string(self):
+        return "vkmem -s/-S %s the stub's monitor kmem" % ("use" if self.value else "do not use")
+
+    def get_show_string(self, svalue):
+        return "vkmem -s/-S use vmcore-gdbserver's monitor kmem: %s" % svalue
+
+
+KMEM_STUB = KmemStubParameter()
+
+
+def stub_kmem(args):
+    """Text of `monitor kmem ARGS`, or None when the target is not a
+    vmcore-gdbserver that knows the command (or vmcore-kmem-stub is off).
+    A refusal from the stub becomes a gdb.GdbError with its reason."""
+    if not KMEM_STUB.value or not target.is_vmcore_stub():
+        return None
+    command = "kmem " + args
+    try:
+        return gdb.execute("monitor " + command, to_string=True)
+    except gdb.error:
+        why = (target.monitor("last-error") or "").strip()
+    if "unknown monitor command" in why:
+        return None
+    prefix = "monitor %s: " % command
+    raise gdb.GdbError(why[len(prefix):] if why.startswith(prefix) else
+                       why or "monitor %s failed" % command)
+
+
+def stub_check(spec):
+    """monitor kmem -S for a cache name, a number, or else any gdb expression
+    giving a kmem_cache address."""
+    try:
+        return stub_kmem("-S " + spec)
+    except gdb.GdbError as err:
+        if not str(err).startswith("no slab cache named"):
+            raise
+        try:
+            addr = percpu.parse_address(spec)
+        except gdb.GdbError:
+            raise err
+        return stub_kmem("-S 0x%x" % addr)
+
+
 # ---------------------------------------------------------------------------
 # gdb commands and functions.
 
@@ -620,7 +758,13 @@ Usage:
                          report duplicate objects, pointers outside the slab
                          and loops
   vkmem ADDR             which cache, slab and object ADDR belongs to, and
-                         whether that object is allocated or free
+                         whether that object is allocated or free; for a
+                         struct page address (in vmemmap, head or tail page
+                         of a compound slab page): its cache and slab
+
+Through vmcore-gdbserver, -s and -S print the stub's `monitor kmem` answer
+(the same text, computed next to the dump); `set vmcore-kmem-stub off` makes
+them read the dump through gdb instead, as on any other target.
 
 Freelist links are decoded for SLAB_FREELIST_HARDENED:
   next = stored ^ s->random ^ swab64(address of the link)."""
@@ -634,6 +778,10 @@ Freelist links are decoded for SLAB_FREELIST_HARDENED:
             raise gdb.GdbError("usage: vkmem -s [NAME] | -S NAME|ADDR | ADDR")
         if argv[0] == "-s":
             name = argv[1] if len(argv) > 1 else None
+            text = stub_kmem("-s" + (" " + name if name else ""))
+            if text is not None:
+                gdb.write(text)
+                return
             lines = cache_list_lines(name)
             if name and len(lines) == 1:
                 raise gdb.GdbError("no slab cache named '%s'" % name)
@@ -641,6 +789,10 @@ Freelist links are decoded for SLAB_FREELIST_HARDENED:
         elif argv[0] == "-S":
             if len(argv) != 2:
                 raise gdb.GdbError("usage: vkmem -S NAME|ADDR")
+            text = stub_check(argv[1])
+            if text is not None:
+                gdb.write(text)
+                return
             self.check(find_cache(argv[1]))
         else:
             for line in describe(find_object(percpu.parse_address(arg))):
@@ -681,7 +833,7 @@ class SlabCacheFunction(gdb.Function):
     def invoke(self, addr):
         found = find_object(int(addr.cast(gdb.lookup_type("unsigned long"))))
         pointer = percpu.lookup_struct("kmem_cache").pointer()
-        value = found["cache"].addr if found["kind"] == "slab" else 0
+        value = found["cache"].addr if found["kind"] in ("slab", "page-slab") else 0
         return gdb.Value(value).cast(pointer)
 
 
