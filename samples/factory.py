@@ -27,10 +27,11 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # Bump when the way a run is booted or captured changes (forces new dumps).
-RUN_PROCEDURE = "run-v1"
+RUN_PROCEDURE = "run-v2"
 # Bump when the derived dump variants change.
-VARIANTS_PROCEDURE = "variants-v1"
+VARIANTS_PROCEDURE = "variants-v2"
 
+# Guest memory unless a run says "mem_mb".
 GUEST_MEM_MB = 512
 CRASHKERNEL = "160M"
 
@@ -43,7 +44,9 @@ GUEST_MODULES = [
 ]
 
 # One boot per run; the scenario script crashes it and both captures come
-# from that same crash. "truth_args" go to the truth module (vmgs_truth.ko).
+# from that same crash. "truth_args" go to the truth module (vmgs_truth.ko),
+# "cmdline" to the first kernel. A run with "variants" makes only those dumps
+# (names as in VARIANTS) and skips a capture none of them needs.
 RUNS = [
     {"run": "sysrq-l5", "scenario": "sysrq", "paging": "l5", "cpus": 2},
     {"run": "sysrq-l4", "scenario": "sysrq", "paging": "l4", "cpus": 2},
@@ -53,6 +56,12 @@ RUNS = [
     {"run": "slab-double-free-l5", "scenario": "slab-double-free", "paging": "l5", "cpus": 2},
     {"run": "virtio-bug-l5", "scenario": "virtio-bug", "paging": "l5", "cpus": 2},
     {"run": "skb-slab-frag-l5", "scenario": "skb-slab-frag", "paging": "l5", "cpus": 2},
+    # A few thousand tasks, for the bench's growth figures and the task-list test; only the
+    # kdump and its usual compressed form, to keep the test suite's cost small. 740 sleeper
+    # processes need 768 MB (the kernel allows totalram / 128 KiB threads).
+    {"run": "busy-large-l4", "scenario": "busy", "paging": "l4", "cpus": 4, "mem_mb": 768,
+     "truth_args": ["tasks=1"], "cmdline": ["vmgs.busy_procs=740"],
+     "variants": ["kdump-elf", "kdump-zlib-d31"]},
 ]
 
 # makedumpfile outputs derived from the kdump ELF of every run:
@@ -71,6 +80,19 @@ CONVERT_VARIANTS = [
     ("kdump-zstd-d31", "zstd"),
     ("kdump-snappy-d31", "snappy"),
 ]
+
+# Every variant name; a run without "variants" gets them all.
+QEMU_VARIANTS = ["qemu-elf", "qemu-kdump-zlib"]
+VARIANTS = (["kdump-elf"] + QEMU_VARIANTS + [v[0] for v in MAKEDUMPFILE_VARIANTS]
+            + [v[0] for v in CONVERT_VARIANTS])
+
+
+def run_variants(spec):
+    return spec.get("variants", VARIANTS)
+
+
+def mem_mb(spec):
+    return spec.get("mem_mb", GUEST_MEM_MB)
 
 RUN_TIMEOUT = 400
 PVPANIC_PORT = 0x505
@@ -415,7 +437,7 @@ def boot_and_capture(spec, vmlinuz, initrd, rundir):
     os.makedirs(rundir)
     disk = os.path.join(rundir, "capture.img")
     with open(disk, "wb") as f:
-        f.truncate((GUEST_MEM_MB + 64) << 20)
+        f.truncate((mem_mb(spec) + 64) << 20)
     serial = os.path.join(rundir, "serial.log")
     cpu = "max" if spec["paging"] == "l5" else "max,la57=off"
     append = " ".join([
@@ -428,7 +450,7 @@ def boot_and_capture(spec, vmlinuz, initrd, rundir):
     qmp_path = os.path.join(qmp_dir, "qmp.sock")
     args = [
         "qemu-system-x86_64", "-accel", "tcg", "-cpu", cpu, "-smp", str(spec["cpus"]),
-        "-m", str(GUEST_MEM_MB), "-display", "none", "-no-reboot", "-S",
+        "-m", str(mem_mb(spec)), "-display", "none", "-no-reboot", "-S",
         "-kernel", vmlinuz, "-initrd", initrd, "-append", append,
         "-device", "vmcoreinfo", "-device", f"pvpanic,ioport={PVPANIC_PORT:#x}", "-action", "panic=pause",
         "-drive", f"file={disk},if=none,id=capture,format=raw,cache=unsafe",
@@ -449,11 +471,13 @@ def boot_and_capture(spec, vmlinuz, initrd, rundir):
         if ev is None or ev["event"] != "GUEST_PANICKED":
             raise RuntimeError(f"{spec['run']}: no guest panic ({ev}); see {serial}")
         log(f"{spec['run']}: panicked after {time.time() - t0:.0f}s, QEMU dumps")
-        qemu_elf = os.path.join(rundir, "qemu.elf")
-        qemu_kdump = os.path.join(rundir, "qemu-kdump-zlib.flat")
-        qmp.execute("dump-guest-memory", {"paging": False, "protocol": "file:" + qemu_elf})
-        qmp.execute("dump-guest-memory", {"paging": False, "protocol": "file:" + qemu_kdump,
-                                          "format": "kdump-zlib"})
+        wanted = run_variants(spec)
+        if "qemu-elf" in wanted:
+            qmp.execute("dump-guest-memory", {"paging": False,
+                                              "protocol": "file:" + os.path.join(rundir, "qemu.elf")})
+        if "qemu-kdump-zlib" in wanted:
+            qmp.execute("dump-guest-memory", {"paging": False, "format": "kdump-zlib",
+                                              "protocol": "file:" + os.path.join(rundir, "qemu-kdump-zlib.flat")})
         qmp.execute("cont")
         log(f"{spec['run']}: capture kernel copying /proc/vmcore")
         qmp.wait_event({"SHUTDOWN"}, RUN_TIMEOUT)
@@ -476,6 +500,8 @@ def boot_and_capture(spec, vmlinuz, initrd, rundir):
 def make_variants(spec, rundir):
     elf = os.path.join(rundir, "vmcore.elf")
     for name, opts, _fmt, _comp, _level, nfiles in MAKEDUMPFILE_VARIANTS:
+        if name not in run_variants(spec):
+            continue
         outs = variant_files(rundir, name, nfiles)
         for o in outs:
             if os.path.exists(o):
@@ -498,14 +524,15 @@ def variant_files(rundir, name, nfiles):
 def do_run(spec, sdir, vmlinuz, initrd, ghash):
     rundir = os.path.join(sdir, "dumps", spec["run"])
     stamp = os.path.join(sdir, "dumps", spec["run"] + ".stamp")
-    key = hashlib.sha256(json.dumps([RUN_PROCEDURE, VARIANTS_PROCEDURE, ghash, spec, GUEST_MEM_MB,
+    key = hashlib.sha256(json.dumps([RUN_PROCEDURE, VARIANTS_PROCEDURE, ghash, spec, mem_mb(spec),
                                      CRASHKERNEL], sort_keys=True).encode()).hexdigest()
     if read_stamp(stamp) == key and os.path.exists(os.path.join(rundir, "run.json")):
         return
     if os.path.exists(stamp):
         os.unlink(stamp)
     shutil.rmtree(rundir, ignore_errors=True)
-    log(f"{spec['run']}: booting {spec['scenario']} ({spec['paging']}, {spec['cpus']} CPUs)")
+    log(f"{spec['run']}: booting {spec['scenario']} ({spec['paging']}, {spec['cpus']} CPUs, "
+        f"{mem_mb(spec)} MB)")
     boot_and_capture(spec, vmlinuz, initrd, rundir)
     truth = collect_truth(os.path.join(rundir, "serial.log"))
     if not truth.get("truth_complete"):
@@ -571,7 +598,8 @@ def dumps_of_run(spec, rundir, with_convert):
     if with_convert:
         for name, comp in CONVERT_VARIANTS:
             out.append(entry(name, "kdump", "kdump", comp, 31, [os.path.join(rundir, name + ".dump")]))
-    return out
+    wanted = run_variants(spec)
+    return [d for d in out if d["id"].split("/", 1)[1] in wanted]
 
 
 def write_manifest(sdir, release, vmlinux, debug, runs, converted):
@@ -585,8 +613,11 @@ def write_manifest(sdir, release, vmlinux, debug, runs, converted):
         with open(path) as f:
             rec = json.load(f)
         scenarios[spec["run"]] = {"scenario": spec["scenario"], "paging": spec["paging"],
-                                  "cpus": spec["cpus"], "serial_log": os.path.join(rundir, "serial.log"),
+                                  "cpus": spec["cpus"], "mem_mb": mem_mb(spec),
+                                  "serial_log": os.path.join(rundir, "serial.log"),
                                   "truth": rec["truth"]}
+        if "variants" in spec:
+            scenarios[spec["run"]]["variants"] = spec["variants"]
         dumps += dumps_of_run(spec, rundir, spec["run"] in converted)
     manifest = {
         "release": release,
@@ -680,7 +711,7 @@ def main():
         rundir = os.path.join(sdir, "dumps", spec["run"])
         if not os.path.exists(os.path.join(rundir, "run.json")):
             continue
-        if exe:
+        if exe and any(name in run_variants(spec) for name, _ in CONVERT_VARIANTS):
             convert_variants(spec, sdir, exe)
         if os.path.exists(os.path.join(rundir, "convert.stamp")):
             converted.add(spec["run"])

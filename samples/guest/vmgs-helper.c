@@ -6,8 +6,9 @@
  *                            parked in a different kind of wait (futex,
  *                            poll, nanosleep, pipe read), one spinner pinned
  *                            to each CPU but 0, a zombie and a stopped task;
- *                            prints "busy ready <ntasks>" once all exist and
- *                            stays in the background.
+ *                            prints "busy ready <ntasks>" once every sleeper
+ *                            thread exists and has named itself, and stays
+ *                            in the background.
  *   vmgs-helper skbpair PROCFILE
  *                            makes a loopback TCP pair, writes the reader's
  *                            fd number to PROCFILE (the module then queues
@@ -44,11 +45,14 @@ static void name(const char *comm)
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t never = PTHREAD_COND_INITIALIZER;
+/* A sleeper's four threads meet here once named, so its parent knows they all exist. */
+static pthread_barrier_t named;
 
 static void *wait_futex(void *arg)
 {
 	(void)arg;
 	name("vmgs-futex");
+	pthread_barrier_wait(&named);
 	pthread_mutex_lock(&lock);
 	for (;;)
 		pthread_cond_wait(&never, &lock);
@@ -60,6 +64,7 @@ static void *wait_poll(void *arg)
 	struct pollfd pfd = { .fd = *(int *)arg, .events = POLLIN };
 
 	name("vmgs-poll");
+	pthread_barrier_wait(&named);
 	for (;;)
 		poll(&pfd, 1, -1);
 	return NULL;
@@ -71,25 +76,36 @@ static void *wait_sleep(void *arg)
 
 	(void)arg;
 	name("vmgs-sleep");
+	pthread_barrier_wait(&named);
 	for (;;)
 		nanosleep(&ts, NULL);
 	return NULL;
 }
 
-/* One sleeper process: its main thread blocks in read(), three threads wait otherwise. */
-static void sleeper(void)
+/*
+ * One sleeper process: its main thread blocks in read(), three threads wait
+ * otherwise. Once all four are named it writes one byte to ready_fd and
+ * closes it: the parent counts the bytes (an early EOF means a sleeper died).
+ */
+static void sleeper(int ready_fd)
 {
 	int fds[2];
 	pthread_t t;
-	char c;
+	char c = 1;
 
 	name("vmgs-read");
 	if (pipe(fds))
 		die("pipe");
+	if (pthread_barrier_init(&named, NULL, 4))
+		die("pthread_barrier_init");
 	if (pthread_create(&t, NULL, wait_futex, NULL) ||
 	    pthread_create(&t, NULL, wait_poll, &fds[0]) ||
 	    pthread_create(&t, NULL, wait_sleep, NULL))
 		die("pthread_create");
+	pthread_barrier_wait(&named);
+	if (write(ready_fd, &c, 1) != 1)
+		die("write ready");
+	close(ready_fd);
 	for (;;)
 		if (read(fds[0], &c, 1) < 0 && errno != EINTR)
 			die("read");
@@ -139,11 +155,33 @@ static void stop_self(void)
 static _Noreturn void busy(int nproc)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	int ntasks = 0, status;
+	int ntasks = 0, status, ready[2];
 	pid_t pid;
+	char buf[256];
+	ssize_t n;
 
-	for (int i = 0; i < nproc; i++, ntasks += 4)
-		spawn(sleeper);
+	if (pipe(ready))
+		die("pipe");
+	for (int i = 0; i < nproc; i++, ntasks += 4) {
+		pid = fork();
+		if (pid < 0)
+			die("fork");
+		if (pid == 0) {
+			close(ready[0]);
+			sleeper(ready[1]);
+		}
+	}
+	close(ready[1]);
+	for (int got = 0; got < nproc; got += n) {
+		n = read(ready[0], buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			n = 0;
+		else if (n <= 0) {
+			fprintf(stderr, "vmgs-helper: only %d of %d sleepers got ready\n", got, nproc);
+			exit(1);
+		}
+	}
+	close(ready[0]);
 	for (int cpu = 1; cpu < ncpu; cpu++, ntasks++) {
 		pid = fork();
 		if (pid < 0)

@@ -45,11 +45,18 @@ def test_cpu_threads_first_and_list_stable(samples):
     assert (truth["pid"], truth["comm"]) in tasks
 
 
-def test_info_threads_matches_every_task(samples):
-    dump = pick(samples, "busy")
+@pytest.mark.parametrize("size", ["first", "most tasks"])
+def test_info_threads_matches_every_task(samples, size):
+    """The first busy run (a few hundred tasks) and the one with the most (a few thousand)."""
+    scenarios = samples.manifest["scenarios"]
+    runs = [r for r, s in scenarios.items() if s["scenario"] == "busy" and "tasks" in s["truth"]]
+    if not runs:
+        pytest.skip("no busy run whose truth lists the tasks")
+    run = runs[0] if size == "first" else max(runs, key=lambda r: len(scenarios[r]["truth"]["tasks"]))
+    if size != "first" and run == runs[0]:
+        pytest.skip("no busy run with more tasks than " + run)
+    dump = pick(samples, "busy", run=run)
     truth = samples.truth(dump)
-    if "tasks" not in truth:
-        pytest.skip("the busy scenario's truth has no task list")
     out = gdb_batch(stdio_target(dump["files"]), ["info threads"])
     threads = threads_of(out)[truth["nr_cpus"]:]
     shown = {}
