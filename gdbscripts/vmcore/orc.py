@@ -9,14 +9,17 @@ interrupt or syscall entry).  Tables:
             to its own address) and __start_orc_unwind (the entries), sorted
             at build time;
   modules:  module->arch.orc_unwind_ip / orc_unwind / num_orcs, sorted at load.
-Each table is read from target memory in one read, decoded once and cached.
+vmlinux's tables come from the vmlinux file (see vmlinux_file_table), module
+tables from target memory in one read each; entries are decoded on lookup.
 The orc_entry layout (field offsets and bit-fields) comes from DWARF, and the
 type numbering is chosen by the layout: kernels whose entry has an 'end' bit
 (up to 6.3) number CALL/REGS/REGS_PARTIAL 0/1/2; later ones have
 UNDEFINED/END_OF_STACK/CALL/REGS/REGS_PARTIAL = 0..4.
 """
 
+import array
 import bisect
+import sys
 
 import gdb
 
@@ -100,21 +103,61 @@ class Layout:
 
 
 class Table:
-    """A sorted ORC table: absolute ips and the raw entries."""
+    """A sorted ORC table: raw ip offsets (s32, each relative to its own slot
+    at ip_table_addr) and the raw entries; decoded only on lookup."""
 
-    def __init__(self, layout, ip_table_addr, entries_addr, count):
-        raw_ips = target.read(ip_table_addr, 4 * count)
-        self.ips = [ip_table_addr + 4 * i + target.unpack_s32(raw_ips, 4 * i)
-                    for i in range(count)]
-        self.entries = target.read(entries_addr, layout.size * count)
+    def __init__(self, layout, ip_table_addr, raw_ips, entries):
+        self.base = ip_table_addr
+        self.rel = array.array("i", raw_ips)
+        if sys.byteorder != "little":
+            self.rel.byteswap()
+        self.entries = entries
         self.layout = layout
+
+    def ip(self, index):
+        return self.base + 4 * index + self.rel[index]
 
     def find(self, ip):
         """The entry covering ip (the last one starting at or below it)."""
-        index = bisect.bisect_right(self.ips, ip) - 1
+        index = bisect.bisect_right(range(len(self.rel)), ip, key=self.ip) - 1
         if index < 0:
             return None
-        return self.layout.decode(self.entries, index, self.ips[index])
+        return self.layout.decode(self.entries, index, self.ip(index))
+
+
+def read_table(layout, ip_table_addr, entries_addr, count):
+    """A table read from target memory (module tables, or vmlinux without its file)."""
+    return Table(layout, ip_table_addr, target.read(ip_table_addr, 4 * count),
+                 target.read(entries_addr, layout.size * count))
+
+
+def vmlinux_file_table(layout, start, entries_addr, count):
+    """vmlinux's table from the vmlinux file gdb loaded, or None.
+
+    gdb reads target memory at a few MB/s (hex packets decoded byte by byte),
+    so the 2 MB of a 6.x kernel's tables cost about a second through the
+    stub; the file holds the same bytes (sorted at build time, never changed
+    at run time), and its ip offsets are relative, so KASLR does not matter.
+    The first entries are compared with target memory to catch a vmlinux that
+    does not belong to the dump."""
+    try:
+        path = target.vmlinux_path()
+        sections = target.elf_sections(path)
+        raw_ips = target.elf_section_bytes(path, sections, ".orc_unwind_ip")
+        entries = target.elf_section_bytes(path, sections, ".orc_unwind")
+    except (OSError, gdb.GdbError):
+        return None
+    if not raw_ips or not entries or len(raw_ips) != 4 * count \
+            or len(entries) != layout.size * count:
+        return None
+    probe = min(count, 16)
+    try:
+        if target.read(start, 4 * probe) != raw_ips[:4 * probe] or \
+                target.read(entries_addr, layout.size * probe) != entries[:layout.size * probe]:
+            return None
+    except gdb.MemoryError:
+        pass  # tables excluded from the dump: the file is all there is
+    return Table(layout, start, raw_ips, entries)
 
 
 class Tables:
@@ -137,7 +180,9 @@ class Tables:
         self.layout = Layout()
         stop = target.symbol_address("__stop_orc_unwind_ip")
         entries = target.symbol_address("__start_orc_unwind")
-        self.vmlinux = Table(self.layout, start, entries, (stop - start) // 4)
+        count = (stop - start) // 4
+        self.vmlinux = (vmlinux_file_table(self.layout, start, entries, count)
+                        or read_table(self.layout, start, entries, count))
         ranges = []
         for first, last in (("_stext", "_etext"), ("_sinittext", "_einittext")):
             lo, hi = target.symbol_address(first), target.symbol_address(last)
@@ -151,7 +196,7 @@ class Tables:
         key = (module.address, module.orc_ip, module.num_orcs)
         table = self.modules.get(key)
         if table is None:
-            table = Table(self.layout, module.orc_ip, module.orc_entries, module.num_orcs)
+            table = read_table(self.layout, module.orc_ip, module.orc_entries, module.num_orcs)
             self.modules[key] = table
         return table
 

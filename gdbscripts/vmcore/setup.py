@@ -20,7 +20,6 @@ itself when the scripts are sourced while connected, after `target remote`
 import json
 import os
 import re
-import struct
 
 import gdb
 
@@ -32,52 +31,7 @@ SHF_ALLOC = 0x2
 PERCPU_SECTION = ".data..percpu"
 
 
-# --- ELF section headers (the few facts needed, read straight from the file) --
-
-def elf_sections(path):
-    """{name: (address, flags, size)} of an ELF64 little-endian file."""
-    with open(path, "rb") as f:
-        ident = f.read(64)
-        if ident[:4] != b"\x7fELF" or ident[4] != 2 or ident[5] != 1:
-            raise gdb.GdbError("%s: not a 64-bit little-endian ELF file" % path)
-        shoff, = struct.unpack_from("<Q", ident, 0x28)
-        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", ident, 0x3A)
-        f.seek(shoff)
-        table = f.read(shentsize * shnum)
-        if len(table) < shentsize * shnum:
-            raise gdb.GdbError("%s: section header table at offset 0x%x is truncated"
-                               % (path, shoff))
-        headers = [struct.unpack_from("<IIQQQQIIQQ", table, i * shentsize)
-                   for i in range(shnum)]
-        strtab = headers[shstrndx]
-        f.seek(strtab[4])
-        names = f.read(strtab[5])
-    out = {}
-    for name_off, _type, flags, addr, _off, size, *_rest in headers:
-        end = names.find(b"\0", name_off)
-        name = names[name_off:end].decode("ascii", "replace")
-        if name:
-            out[name] = (addr, flags, size)
-    return out
-
-
 # --- Finding vmlinux and the offsets ---------------------------------------------
-
-def vmlinux_path():
-    """File gdb loaded vmlinux from (the objfile holding linux_banner)."""
-    for name in ("linux_banner", "init_task"):
-        try:
-            sym = gdb.lookup_global_symbol(name) or gdb.lookup_static_symbol(name)
-        except gdb.error:
-            sym = None
-        if sym is not None and sym.symtab is not None:
-            return sym.symtab.objfile.filename
-    path = gdb.current_progspace().filename
-    if path:
-        return path
-    raise gdb.GdbError("vmcore-setup: no vmlinux loaded; run `file /path/to/vmlinux` "
-                       "(with debug info) first")
-
 
 def kaslr_from_monitor():
     """KERNELOFFSET from vmcore-gdbserver's `monitor kaslr`, or None."""
@@ -170,7 +124,7 @@ def index_module_files(dirs):
 
 def has_dwarf(path):
     try:
-        return ".debug_info" in elf_sections(path)
+        return ".debug_info" in target.elf_sections(path)
     except (OSError, gdb.GdbError):
         return False
 
@@ -201,8 +155,8 @@ class Setup:
     def _run(self, extra_dirs, verbose):
         if gdb.selected_thread() is None:
             raise gdb.GdbError("vmcore-setup: not connected; run `target remote ...` first")
-        path = vmlinux_path()
-        sections = elf_sections(path)
+        path = target.vmlinux_path()
+        sections = target.elf_sections(path)
         if ".text" not in sections:
             raise gdb.GdbError("vmcore-setup: %s has no .text section" % path)
         shift_now = current_shift(sections)
@@ -298,7 +252,7 @@ class Setup:
 
     @staticmethod
     def _add_module(module, path):
-        in_file = elf_sections(path)
+        in_file = target.elf_sections(path)
         addresses = module.sections()
         text = addresses.get(".text", module.base)
         cmd = "add-symbol-file %s 0x%x" % (path, text)

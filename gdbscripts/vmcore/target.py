@@ -43,6 +43,67 @@ def forget(_event=None):
     _state.clear()
 
 
+# --- ELF files (the few facts needed, read straight from the file) --------------
+
+SHT_NOBITS = 8
+
+
+def elf_sections(path):
+    """{name: (address, flags, size, file offset, type)} of an ELF64 little-endian file."""
+    with open(path, "rb") as f:
+        ident = f.read(64)
+        if ident[:4] != b"\x7fELF" or ident[4] != 2 or ident[5] != 1:
+            raise gdb.GdbError("%s: not a 64-bit little-endian ELF file" % path)
+        shoff, = struct.unpack_from("<Q", ident, 0x28)
+        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", ident, 0x3A)
+        f.seek(shoff)
+        table = f.read(shentsize * shnum)
+        if len(table) < shentsize * shnum:
+            raise gdb.GdbError("%s: section header table at offset 0x%x is truncated"
+                               % (path, shoff))
+        headers = [struct.unpack_from("<IIQQQQIIQQ", table, i * shentsize)
+                   for i in range(shnum)]
+        strtab = headers[shstrndx]
+        f.seek(strtab[4])
+        names = f.read(strtab[5])
+    out = {}
+    for name_off, sh_type, flags, addr, offset, size, *_rest in headers:
+        end = names.find(b"\0", name_off)
+        name = names[name_off:end].decode("ascii", "replace")
+        if name:
+            out[name] = (addr, flags, size, offset, sh_type)
+    return out
+
+
+def elf_section_bytes(path, sections, name):
+    """The file bytes of section name (sections from elf_sections), or None."""
+    if name not in sections:
+        return None
+    _addr, _flags, size, offset, sh_type = sections[name]
+    if sh_type == SHT_NOBITS:
+        return None
+    with open(path, "rb") as f:
+        f.seek(offset)
+        data = f.read(size)
+    return data if len(data) == size else None
+
+
+def vmlinux_path():
+    """File gdb loaded vmlinux from (the objfile holding linux_banner)."""
+    for name in ("linux_banner", "init_task"):
+        try:
+            sym = gdb.lookup_global_symbol(name) or gdb.lookup_static_symbol(name)
+        except gdb.error:
+            sym = None
+        if sym is not None and sym.symtab is not None:
+            return sym.symtab.objfile.filename
+    path = gdb.current_progspace().filename
+    if path:
+        return path
+    raise gdb.GdbError("no vmlinux loaded; run `file /path/to/vmlinux` "
+                       "(with debug info) first")
+
+
 def read(addr, size):
     """size bytes at addr, read with one target access; raises gdb.MemoryError."""
     return gdb.selected_inferior().read_memory(addr & ULONG_MASK, size).tobytes()
