@@ -47,15 +47,13 @@ MAX_KERNEL_FRAMES = 512
 
 
 class FrameId:
-    """gdb frame id: stack address, code address and a 'special' tag.  The
-    tag is the stack page, so that gdb's check that callers lie above their
-    callees applies only within one stack, not across a stack switch."""
+    """gdb frame id: stack address (plus a shift, see OrcUnwinder.shifts) and
+    code address."""
 
-    def __init__(self, sp, pc):
+    def __init__(self, sp, pc, shift=0):
         # gdb 13 wants gdb.Value attributes, not Python ints.
-        self.sp = gdb.Value(sp)
+        self.sp = gdb.Value((sp + shift) & target.ULONG_MASK)
         self.pc = gdb.Value(pc)
-        self.special = gdb.Value((sp >> 12) | 1)
 
 
 class Crossing:
@@ -92,6 +90,14 @@ class OrcUnwinder(Unwinder):
         self.crossings = {}      # (pc, sp) of the entry frame -> Crossing
         self.exact_pcs = set()   # (pc, sp) of frames whose pc is not a return address
         self.terminal = set()    # (pc, sp) of the outermost kernel frames
+        # gdb ends a backtrace when a caller's frame id lies below its
+        # callee's ("previous frame inner to this frame"), which is what an
+        # exception on an IST or IRQ stack looks like when the interrupted
+        # code ran on a task stack at a lower address.  From such a switch
+        # on, frame ids are shifted up so they keep growing; frames before
+        # any switch keep their plain stack address, as gdb's own unwinders
+        # (used where ORC has no entry) give them.
+        self.shifts = {}         # (pc, sp) of a frame -> its FrameId shift
         self._pt_regs = None
         self._reg_types = {}
         gdb.events.stop.connect(self.forget)
@@ -101,6 +107,7 @@ class OrcUnwinder(Unwinder):
         self.crossings.clear()
         self.exact_pcs.clear()
         self.terminal.clear()
+        self.shifts.clear()
         self._pt_regs = None
 
     # -- helpers ------------------------------------------------------------
@@ -176,7 +183,8 @@ class OrcUnwinder(Unwinder):
         if entry is None:
             return None
         bp = self._read_reg(pending, "rbp")
-        frame_id = FrameId(sp, entry.ip)
+        shift = self.shifts.get((pc, sp), 0)
+        frame_id = FrameId(sp, entry.ip, shift)
 
         if entry.kind == orc.END:
             return self._outermost(pending, frame_id, pc, sp, sp)
@@ -205,7 +213,7 @@ class OrcUnwinder(Unwinder):
         else:
             return None
         cfa &= target.ULONG_MASK
-        frame_id = FrameId(cfa, entry.ip)
+        frame_id = FrameId(cfa, entry.ip, shift)
 
         caller = {}
         crossing = None
@@ -244,8 +252,13 @@ class OrcUnwinder(Unwinder):
             if value is not None:
                 caller[name] = value
 
+        caller_key = (caller["rip"], caller["rsp"])
         if crossing is not None:
-            self.exact_pcs.add((caller["rip"], caller["rsp"]))
+            self.exact_pcs.add(caller_key)
+        if caller["rsp"] < cfa:
+            # The caller's id (at or above its rsp) must end up above ours.
+            shift = (cfa + shift - caller["rsp"] + 1) & target.ULONG_MASK
+        self.shifts[caller_key] = shift
 
         info = pending.create_unwind_info(frame_id)
         for name, number in caller.items():
