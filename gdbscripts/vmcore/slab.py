@@ -703,7 +703,7 @@ they do on any other target (used to compare the two)."""
         self.value = True
 
     def get_set_string(self):
-        return "vkmem -s/-S %s the stub's monitor kmem" % ("use" if self.value else "do not use")
+        return ""
 
     def get_show_string(self, svalue):
         return "vkmem -s/-S use vmcore-gdbserver's monitor kmem: %s" % svalue
