@@ -1,5 +1,7 @@
 #include "symbols.h"
 
+#include "bytes.h"
+
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <fcntl.h>
@@ -243,10 +245,42 @@ static const struct {
 	{ "printk_info", "kernel/printk/printk.c" },
 };
 
+/*
+ * Types whose first definition lies deep in the unit list, with a function of a unit that defines
+ * them: the function's address finds that unit through .debug_aranges, without walking the units.
+ */
+static const struct {
+	const char *type, *symbol;
+} symbol_hints[] = {
+	{ "kmem_cache", "kmem_cache_alloc" },
+	{ "kmem_cache_cpu", "kmem_cache_alloc" },
+	{ "kmem_cache_node", "kmem_cache_alloc" },
+	{ "slab", "kmem_cache_alloc" },
+};
+
 static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
 	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* The first complete struct/union definition named `name` among the top-level DIEs of a unit. */
+static bool scan_unit(Dwarf_Die *cu, const char *name, Dwarf_Die *found)
+{
+	Dwarf_Die die;
+	if (dwarf_child(cu, &die) != 0)
+		return false;
+	do {
+		int tag = dwarf_tag(&die);
+		if (tag != DW_TAG_structure_type && tag != DW_TAG_union_type)
+			continue;
+		const char *n = dwarf_diename(&die);
+		if (!n || strcmp(n, name) != 0 || dwarf_hasattr(&die, DW_AT_declaration))
+			continue;
+		*found = die;
+		return true;
+	} while (dwarf_siblingof(&die, &die) == 0);
+	return false;
 }
 
 /*
@@ -258,23 +292,88 @@ static bool scan_for_type(struct vmlinux *v, const char *name, const char *unit_
 	Dwarf_Off off = 0, next;
 	size_t hsize;
 	while (dwarf_nextcu(v->dwarf, off, &next, &hsize, NULL, NULL, NULL) == 0) {
-		Dwarf_Die cu, die;
+		Dwarf_Die cu;
 		const char *unit_name;
 		if (dwarf_offdie(v->dwarf, off + hsize, &cu) &&
 		    (!unit_suffix || ((unit_name = dwarf_diename(&cu)) && ends_with(unit_name, unit_suffix))) &&
-		    dwarf_child(&cu, &die) == 0) {
-			do {
-				int tag = dwarf_tag(&die);
-				if (tag != DW_TAG_structure_type && tag != DW_TAG_union_type)
-					continue;
-				const char *n = dwarf_diename(&die);
-				if (!n || strcmp(n, name) != 0 || dwarf_hasattr(&die, DW_AT_declaration))
-					continue;
-				*found = die;
-				return true;
-			} while (dwarf_siblingof(&die, &die) == 0);
-		}
+		    scan_unit(&cu, name, found))
+			return true;
 		off = next;
+	}
+	return false;
+}
+
+/*
+ * .debug_info offset of the unit whose .debug_aranges set covers link address addr, read straight
+ * from the section (libdw's dwarf_getaranges sorts every range of every unit first).
+ */
+static bool unit_of_address(struct vmlinux *v, uint64_t addr, Dwarf_Off *unit)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr shdr;
+	size_t shstrndx;
+	Elf_Data *data = NULL;
+	if (elf_getshdrstrndx(v->elf, &shstrndx) != 0)
+		return false;
+	while (!data && (scn = elf_nextscn(v->elf, scn))) {
+		const char *name;
+		if (gelf_getshdr(scn, &shdr) && (name = elf_strptr(v->elf, shstrndx, shdr.sh_name)) &&
+		    strcmp(name, ".debug_aranges") == 0 && shdr.sh_type == SHT_PROGBITS)
+			data = elf_getdata(scn, NULL);
+	}
+	if (!data || !data->d_buf)
+		return false;
+	const uint8_t *p = data->d_buf, *end = p + data->d_size;
+	while (end - p >= 16) {
+		const uint8_t *set = p;
+		uint64_t len = load_u32(p);
+		size_t lsize = 4;
+		if (len == 0xffffffffu) {
+			len = load_u64(p + 4);
+			lsize = 12;
+		}
+		if (len > (uint64_t)(end - p) - lsize)
+			return false;
+		const uint8_t *next = p + lsize + len, *q = p + lsize + 2; /* past unit_length and version */
+		uint64_t info_off = lsize == 12 ? load_u64(q) : load_u32(q);
+		q += lsize == 12 ? 8 : 4;
+		if (next - q < 2 || q[0] != 8 || q[1] != 0) { /* 8-byte addresses, no segments */
+			p = next;
+			continue;
+		}
+		/* Tuples start at a multiple of their size (16) from the set's start. */
+		for (q = set + ((size_t)(q + 2 - set) + 15) / 16 * 16; next - q >= 16; q += 16) {
+			uint64_t start = load_u64(q), size = load_u64(q + 8);
+			if (!start && !size)
+				break;
+			if (addr - start < size) {
+				*unit = info_off;
+				return true;
+			}
+		}
+		p = next;
+	}
+	return false;
+}
+
+/* The hinted unit for `name` (symbol_hints), scanned alone. */
+static bool scan_symbol_unit(struct vmlinux *v, const char *name, Dwarf_Die *found)
+{
+	for (size_t i = 0; i < sizeof(symbol_hints) / sizeof(symbol_hints[0]); i++) {
+		uint64_t addr;
+		Dwarf_Off unit, next;
+		size_t hsize;
+		Dwarf_Die cu;
+		struct vm_error *err;
+		if (strcmp(symbol_hints[i].type, name) != 0)
+			continue;
+		if ((err = vmlinux_symbol(v, symbol_hints[i].symbol, &addr))) {
+			vm_error_destroy(err);
+			return false;
+		}
+		return unit_of_address(v, addr, &unit) &&
+		       dwarf_nextcu(v->dwarf, unit, &next, &hsize, NULL, NULL, NULL) == 0 &&
+		       dwarf_offdie(v->dwarf, unit + hsize, &cu) && scan_unit(&cu, name, found);
 	}
 	return false;
 }
@@ -290,7 +389,7 @@ static struct vm_error *find_type(struct vmlinux *v, const char *name, Dwarf_Die
 			return NULL;
 		}
 	}
-	bool found = false;
+	bool found = scan_symbol_unit(v, name, die);
 	for (size_t i = 0; i < sizeof(type_hints) / sizeof(type_hints[0]) && !found; i++)
 		if (strcmp(type_hints[i].type, name) == 0)
 			found = scan_for_type(v, name, type_hints[i].unit_suffix, die);
