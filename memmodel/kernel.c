@@ -107,13 +107,17 @@ struct vm_error *kernel_read_phys_cb(void *arg, uint64_t pa, void *buf, size_t l
 	return dump_read_phys(k->dump, pa, buf, len, false);
 }
 
-/* Translate through the TLB, walking the tables on a miss. */
-static struct vm_error *translate(struct kernel *k, uint64_t root, uint64_t va, uint64_t *pa)
+/*
+ * Translate through the TLB, walking the tables on a miss. *span: bytes from va to the end of
+ * its mapping (up to 1 GiB on the direct map), physically contiguous.
+ */
+static struct vm_error *translate(struct kernel *k, uint64_t root, uint64_t va, uint64_t *pa, uint64_t *span)
 {
 	for (unsigned i = 0; i < KERNEL_TLB_SIZE; i++) {
 		struct tlb_entry *e = &k->tlb[i];
 		if (e->size && e->root == root && va - e->vbase < e->size) {
 			*pa = e->pbase + (va - e->vbase);
+			*span = e->size - (va - e->vbase);
 			return NULL;
 		}
 	}
@@ -126,6 +130,7 @@ static struct vm_error *translate(struct kernel *k, uint64_t root, uint64_t va, 
 	e->vbase = va & ~(size - 1);
 	e->pbase = *pa & ~(size - 1);
 	e->size = size;
+	*span = size - (va - e->vbase);
 	return NULL;
 }
 
@@ -146,12 +151,28 @@ struct vm_error *kernel_read(struct kernel *k, const struct kernel_read_opts *o,
 		return vm_error_create(VM_ERR_INVALID, addr, "0x%016llx: no user address space (kernel thread)",
 				       (unsigned long long)addr);
 	uint64_t root = o->as == KAS_USER ? o->pgd_pa : k->info.root_pgt;
+	bool by_page = false;
 	while (got < len) {
-		uint64_t va = addr + got, pa;
-		err = translate(k, root, va, &pa);
+		uint64_t va = addr + got, pa, span;
+		err = translate(k, root, va, &pa, &span);
 		if (err)
 			break;
-		/* Stay inside one 4K page: large pages may span ranges with different dump states. */
+		/*
+		 * The rest of a large page in one read: for an ELF dump that is one pread instead of
+		 * one per 4K page.
+		 */
+		if (!by_page && span > X86_PAGE_SIZE - (va & (X86_PAGE_SIZE - 1))) {
+			uint64_t chunk = span < len - got ? span : len - got;
+			err = dump_read_phys(k->dump, pa, (char *)buf + got, chunk, o->zero_excluded);
+			if (!err) {
+				got += chunk;
+				continue;
+			}
+			/* Some page in it failed: go page by page to stop exactly at that page. */
+			vm_error_destroy(err);
+			by_page = true;
+		}
+		/* Within one 4K page: a large page may span ranges with different dump states. */
 		uint64_t chunk = X86_PAGE_SIZE - (va & (X86_PAGE_SIZE - 1));
 		if (chunk > len - got)
 			chunk = len - got;

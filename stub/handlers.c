@@ -33,6 +33,8 @@ void target_init(struct target *t, struct kernel *k, const char *vmlinux, enum t
 void target_free(struct target *t)
 {
 	threads_free(&t->threads);
+	free(t->read_buf);
+	t->read_buf = NULL;
 }
 
 struct thread_list *target_threads(struct target *t)
@@ -335,11 +337,11 @@ static void read_memory(struct ctx *c, const char *args, bool binary)
 	}
 	if (len > MAX_READ)
 		len = MAX_READ;
-	uint8_t *buf = malloc(len ? len : 1);
-	if (!buf) {
+	if (!c->t->read_buf && !(c->t->read_buf = malloc(MAX_READ))) {
 		reply_error(c, ERR_MEMORY, "out of memory reading %llu bytes", (unsigned long long)len);
 		return;
 	}
+	uint8_t *buf = c->t->read_buf;
 	size_t done = 0;
 	struct vm_error *err = session_read(c, addr, buf, len, &done);
 	if (err && done == 0) {
@@ -363,7 +365,6 @@ static void read_memory(struct ctx *c, const char *args, bool binary)
 		c->replied = true;
 	}
 	vm_error_destroy(err);
-	free(buf);
 }
 
 static void h_read_memory_hex(struct ctx *c, const char *args)

@@ -22,6 +22,11 @@ struct target {
 	struct thread_list threads;
 	char threads_warning[256]; /* why task threads are missing, "" if they are not */
 	bool debug;                /* log packets and errors on stderr */
+	/*
+	 * Where memory reads land before they are encoded, kept across requests: a fresh block per
+	 * request is handed back to the kernel on free and page-faulted in again by the next one.
+	 */
+	uint8_t *read_buf;
 };
 
 void target_init(struct target *t, struct kernel *k, const char *vmlinux, enum tasks_mode tasks);

@@ -253,13 +253,42 @@ static uint8_t sum_block(const uint8_t *p)
 	return s;
 }
 
-static bool block_needs_escape(const uint8_t *p)
+/* Flag the bytes to escape; bitwise, not ||, as branches would stop the vectorizer. */
+static bool flag_block(const uint8_t *p, uint8_t *flags)
 {
-	/* Bitwise, not ||: branches would stop the vectorizer. */
-	unsigned any = 0;
-	for (size_t i = 0; i < BLOCK; i++)
-		any |= (unsigned)(p[i] == '$') | (p[i] == '#') | (p[i] == '}') | (p[i] == '*');
+	uint8_t any = 0;
+	for (size_t i = 0; i < BLOCK; i++) {
+		flags[i] = (uint8_t)((p[i] == '$') | (p[i] == '#') | (p[i] == '}') | (p[i] == '*'));
+		any |= flags[i];
+	}
 	return any != 0;
+}
+
+/*
+ * Escape a block that holds bytes to escape: 8-byte groups without one (most of them) are
+ * copied whole. Adds to *sum what the escapes add to the checksum of the block's raw bytes.
+ */
+static char *escape_block(char *w, const uint8_t *p, const uint8_t *flags, uint8_t *sum)
+{
+	for (size_t g = 0; g < BLOCK; g += 8) {
+		uint64_t any;
+		memcpy(&any, flags + g, 8);
+		if (!any) {
+			memcpy(w, p + g, 8);
+			w += 8;
+			continue;
+		}
+		for (size_t i = g; i < g + 8; i++) {
+			if (flags[i]) {
+				*w++ = '}';
+				*sum += (uint8_t)('}' + (p[i] ^ 0x20) - p[i]);
+				*w++ = (char)(p[i] ^ 0x20);
+			} else {
+				*w++ = (char)p[i];
+			}
+		}
+	}
+	return w;
 }
 
 void rsp_frame_add(struct rsp_buf *out, struct rsp_frame *f, const void *data, size_t len)
@@ -270,14 +299,14 @@ void rsp_frame_add(struct rsp_buf *out, struct rsp_frame *f, const void *data, s
 		return;
 	char *w = out->data + out->len;
 	size_t i = 0;
-	/* Most memory has no byte to escape: a block without one is copied as it is. */
 	for (; i + BLOCK <= len; i += BLOCK) {
-		if (block_needs_escape(p + i)) {
-			w = escape_bytes(w, p + i, BLOCK, &f->sum);
+		uint8_t flags[BLOCK];
+		f->sum += sum_block(p + i);
+		if (flag_block(p + i, flags)) {
+			w = escape_block(w, p + i, flags, &f->sum);
 		} else {
 			memcpy(w, p + i, BLOCK);
 			w += BLOCK;
-			f->sum += sum_block(p + i);
 		}
 	}
 	w = escape_bytes(w, p + i, len - i, &f->sum);
