@@ -231,9 +231,16 @@ def gdb_on(path, vmlinux, commands, *extra):
                              timeout=CASE_TIMEOUT * 3)
 
 
-def stack_walk(elf, vmlinux):
-    """CPU 0's stack address (vmalloc) and the page-table walk to it."""
-    out = gdb_on(elf["dump"]["files"][0], vmlinux, ["thread 1", "p/x $rsp", 'eval "monitor vtop %#lx", $rsp'])
+def panic_thread(samples, elf):
+    """gdb thread of the panicking CPU, whose task stack is vmalloc'd (mapped with 4 KiB
+    pages); an idle CPU may be on swapper/0's stack in the kernel image (a 2 MiB page)."""
+    return samples.truth(elf["dump"])["panic_cpu"] + 1
+
+
+def stack_walk(samples, elf):
+    """The panicking task's stack address and the page-table walk to it."""
+    out = gdb_on(elf["dump"]["files"][0], samples.vmlinux,
+                 [f"thread {panic_thread(samples, elf)}", "p/x $rsp", 'eval "monitor vtop %#lx", $rsp'])
     rsp = int(re.search(r"\$\d+ = (0x[0-9a-f]+)", out).group(1), 16)
     levels = {m[0]: (int(m[1], 16), int(m[2]), int(m[3], 16)) for m in VTOP_LEVEL.findall(out)}
     assert {"PUD", "PMD"} <= levels.keys(), out
@@ -247,11 +254,11 @@ def patched_elf(elf, workdir, name, paddr, value):
 
 
 def test_page_table_pointing_outside_memory(samples, elf, workdir):
-    rsp, levels = stack_walk(elf, samples.vmlinux)
+    rsp, levels = stack_walk(samples, elf)
     table, index, entry = levels["PMD"]
     path = patched_elf(elf, workdir, "pmd-outside-memory", table + 8 * index,
                        (0x7FFFFFFF000 & ~0xFFF) | (entry & 0xFFF))
-    out = gdb_on(path, samples.vmlinux, ["thread 1", f"x/2gx {rsp:#x}", f"monitor vtop {rsp:#x}",
+    out = gdb_on(path, samples.vmlinux, [f"thread {panic_thread(samples, elf)}", f"x/2gx {rsp:#x}", f"monitor vtop {rsp:#x}",
                                          "x/s linux_banner", "info threads"])
     assert re.search(rf"Cannot access memory at address {rsp:#x}", out), out
     assert re.search(r"beyond|outside|hole|not in the dump", out, re.I), out
@@ -259,11 +266,11 @@ def test_page_table_pointing_outside_memory(samples, elf, workdir):
 
 
 def test_page_table_loop(samples, elf, workdir):
-    rsp, levels = stack_walk(elf, samples.vmlinux)
+    rsp, levels = stack_walk(samples, elf)
     table, index, entry = levels["PUD"]
     # The PUD entry points back at its own table: the walk sees the table again one level down.
     path = patched_elf(elf, workdir, "pud-loop", table + 8 * index, table | (entry & 0xFFF))
-    out = gdb_on(path, samples.vmlinux, ["thread 1", f"x/2gx {rsp:#x}", f"monitor vtop {rsp:#x}",
+    out = gdb_on(path, samples.vmlinux, [f"thread {panic_thread(samples, elf)}", f"x/2gx {rsp:#x}", f"monitor vtop {rsp:#x}",
                                          "x/s linux_banner", "thread apply all bt 2"])
     assert "Linux version" in out, out
     assert re.search(r"PTE\s+table", out) or "Cannot access memory" in out, out
