@@ -39,10 +39,13 @@ struct conn {
 	int fd;
 	pid_t child; /* 0 when connected over TCP */
 	bool noack;
+	/* Received bytes; a reply is decoded where it lies, so the buffer holds the largest one. */
 	unsigned char in[1 << 18];
 	size_t in_pos, in_len;
-	char *pkt; /* last reply, decoded from run-length encoding, NUL-terminated */
-	size_t pkt_len, pkt_cap;
+	char *pkt; /* last reply (in `in`, or in `rle` if it was run-length encoded), NUL-terminated */
+	size_t pkt_len;
+	char *rle;
+	size_t rle_len, rle_cap;
 };
 
 static double now(void)
@@ -76,16 +79,25 @@ static void write_all(struct conn *c, const char *buf, size_t len)
 	}
 }
 
+/* Read more after the bytes not consumed yet, first moving them to the front when room runs low. */
 static void fill(struct conn *c)
 {
+	if (c->in_pos == c->in_len) {
+		c->in_pos = c->in_len = 0;
+	} else if (sizeof(c->in) - c->in_len < sizeof(c->in) / 4) {
+		memmove(c->in, c->in + c->in_pos, c->in_len - c->in_pos);
+		c->in_len -= c->in_pos;
+		c->in_pos = 0;
+	}
+	if (c->in_len == sizeof(c->in))
+		die("a reply is longer than %zu bytes", sizeof(c->in));
 	ssize_t n;
 	do
-		n = read(c->fd, c->in, sizeof(c->in));
+		n = read(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len);
 	while (n < 0 && errno == EINTR);
 	if (n <= 0)
 		die("stub closed the connection%s%s", n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
-	c->in_pos = 0;
-	c->in_len = n;
+	c->in_len += (size_t)n;
 }
 
 static int read_byte(struct conn *c)
@@ -113,42 +125,45 @@ static void send_packet(struct conn *c, const char *payload)
 	free(buf);
 }
 
-static void pkt_append(struct conn *c, const void *data, size_t len)
+static void rle_append(struct conn *c, const void *data, size_t len)
 {
-	if (c->pkt_len + len + 1 > c->pkt_cap) {
-		while (c->pkt_len + len + 1 > c->pkt_cap)
-			c->pkt_cap = c->pkt_cap ? c->pkt_cap * 2 : 4096;
-		c->pkt = realloc(c->pkt, c->pkt_cap);
-		if (!c->pkt)
+	if (c->rle_len + len + 1 > c->rle_cap) {
+		while (c->rle_len + len + 1 > c->rle_cap)
+			c->rle_cap = c->rle_cap ? c->rle_cap * 2 : 4096;
+		c->rle = realloc(c->rle, c->rle_cap);
+		if (!c->rle)
 			die("out of memory");
 	}
-	memcpy(c->pkt + c->pkt_len, data, len);
-	c->pkt_len += len;
+	memcpy(c->rle + c->rle_len, data, len);
+	c->rle_len += len;
 }
 
-/* Expand run-length encoding ("c*n": n - 29 more copies of c) in the received payload. */
+/* Expand run-length encoding ("c*n": n - 29 more copies of c) into c->rle. */
 static void expand_runs(struct conn *c)
 {
-	char *raw = c->pkt;
+	const char *raw = c->pkt;
 	size_t len = c->pkt_len;
 	if (!memchr(raw, '*', len))
 		return;
-	c->pkt = NULL;
-	c->pkt_len = c->pkt_cap = 0;
+	c->rle_len = 0;
 	for (size_t i = 0; i < len; i++) {
 		if (raw[i] == '*' && i > 0 && i + 1 < len) {
 			char rep = raw[i - 1];
 			for (int k = 0; k < (unsigned char)raw[i + 1] - 29; k++)
-				pkt_append(c, &rep, 1);
+				rle_append(c, &rep, 1);
 			i++;
 		} else {
-			pkt_append(c, raw + i, 1);
+			rle_append(c, raw + i, 1);
 		}
 	}
-	free(raw);
+	c->pkt = c->rle;
+	c->pkt_len = c->rle_len;
 }
 
-/* Next `$...#xx` packet; acks and notifications before it are skipped. */
+/*
+ * Next `$...#xx` packet, valid until the next call; acks and notifications before it are
+ * skipped. The payload is left where it was received: the client must outpace the stub.
+ */
 static void recv_packet(struct conn *c)
 {
 	int ch;
@@ -160,25 +175,23 @@ static void recv_packet(struct conn *c)
 			while (read_byte(c) != '#')
 				;
 	}
-	c->pkt_len = 0;
+	/* Escapes never produce a '#': the first one ends the payload. fill() keeps in_pos's bytes. */
+	size_t scanned = 0, len;
 	for (;;) {
-		/* Copy up to the '#' in one piece (escapes never produce one): the client must outpace the stub. */
-		if (c->in_pos == c->in_len)
-			fill(c);
-		const unsigned char *start = c->in + c->in_pos;
+		const unsigned char *body = c->in + c->in_pos;
 		size_t avail = c->in_len - c->in_pos;
-		const unsigned char *hash = memchr(start, '#', avail);
-		size_t n = hash ? (size_t)(hash - start) : avail;
-		pkt_append(c, start, n);
-		c->in_pos += n;
-		if (hash) {
-			c->in_pos++;
+		const unsigned char *hash = memchr(body + scanned, '#', avail - scanned);
+		if (hash && (size_t)(hash - body) + 3 <= avail) {
+			len = (size_t)(hash - body);
 			break;
 		}
+		scanned = hash ? (size_t)(hash - body) : avail;
+		fill(c);
 	}
-	read_byte(c);
-	read_byte(c);
-	pkt_append(c, "", 0); /* room for the NUL even for an empty payload */
+	c->pkt = (char *)c->in + c->in_pos;
+	c->pkt_len = len;
+	c->in_pos += len + 3;
+	c->pkt[len] = '\0';
 	expand_runs(c);
 	c->pkt[c->pkt_len] = '\0';
 	if (!c->noack)
@@ -257,28 +270,36 @@ static long finish(struct conn *c)
 	}
 }
 
-/* Nibble value of a hex digit, 0xff for any other byte. */
-static unsigned char hex_nibble[256];
-
-static void init_hex_nibble(void)
+/* A hex digit's value and validity by arithmetic, without tables or branches: loops vectorize. */
+static inline unsigned nibble(unsigned char ch)
 {
-	memset(hex_nibble, 0xff, sizeof(hex_nibble));
-	for (int i = 0; i < 10; i++)
-		hex_nibble['0' + i] = (unsigned char)i;
-	for (int i = 0; i < 6; i++)
-		hex_nibble['a' + i] = hex_nibble['A' + i] = (unsigned char)(10 + i);
+	return (ch & 0xfu) + 9u * (ch >> 6);
 }
 
-/* Decode 2*n hex digits; false on a bad digit (checked once per reply, not per byte). */
-static bool unhex(const char *hex, size_t n, unsigned char *out)
+static inline unsigned not_hex(unsigned char ch)
 {
+	return (unsigned)((unsigned char)(ch - '0') >= 10u) & ((unsigned char)((ch | 0x20) - 'a') >= 6u);
+}
+
+static inline unsigned unhex_one(const unsigned char *h, unsigned char *out)
+{
+	*out = (unsigned char)(nibble(h[0]) << 4 | nibble(h[1]));
+	return not_hex(h[0]) | not_hex(h[1]);
+}
+
+/* Decode 2*n hex digits; false on a bad digit. Fixed-length blocks so that the compiler vectorizes. */
+static bool unhex(const char *hex, size_t n, unsigned char *restrict out)
+{
+	enum { BLOCK = 32 };
+	const unsigned char *restrict h = (const unsigned char *)hex;
 	unsigned bad = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned hi = hex_nibble[(unsigned char)hex[2 * i]], lo = hex_nibble[(unsigned char)hex[2 * i + 1]];
-		bad |= hi | lo;
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
-	return bad < 16;
+	size_t i = 0;
+	for (; i + BLOCK <= n; i += BLOCK)
+		for (size_t k = i; k < i + BLOCK; k++)
+			bad |= unhex_one(h + 2 * k, out + k);
+	for (; i < n; i++)
+		bad |= unhex_one(h + 2 * i, out + i);
+	return !bad;
 }
 
 /* Undo `x` reply escapes ("}" then the byte xor 0x20); returns the decoded length. */
@@ -460,7 +481,6 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		return usage();
 	signal(SIGPIPE, SIG_IGN);
-	init_hex_nibble();
 	uint64_t start = 0, len = 0, deref = 0;
 	size_t chunk = 1 << 16;
 	int window = 32;
