@@ -28,8 +28,13 @@ def test_monitor_kmem_s_equals_python_path(samples, manifest, dump):
     out = run_sections(samples, dump, [
         ("monitor", ["monitor kmem -s"]),
         ("vkmem_stub", ["vkmem -s"]),
-        ("python", ["set vmcore-kmem-stub off", "vkmem -s"]),
+        ("used_stub", ["python from vmcore import slab; print('STUB', slab.stub_kmem('-s') is not None)"]),
+        ("python", ["set vmcore-kmem-stub off", "vkmem -s",
+                    "python from vmcore import slab; print('STUB', slab.stub_kmem('-s') is not None)"]),
     ])
+    assert "STUB True" in out["used_stub"], out["used_stub"]
+    assert "STUB False" in out["python"], out["python"][-500:]
+    out["python"] = out["python"].replace("STUB False", "")
     stub, python = caches_of(out["monitor"]), caches_of(out["python"])
     assert len(stub) > 50, out["monitor"][-2000:]
     assert set(stub) == set(python)
@@ -73,10 +78,10 @@ def test_kmem_errors_are_clear(samples):
         ("help", ["monitor help"]),
     ])
     assert "no slab cache named 'no-such-cache'" in out["unknown"], out["unknown"]
-    assert "monitor kmem -S no-such-cache: no slab cache named 'no-such-cache'" in out["unknown"]
+    assert "monitor kmem -z -S no-such-cache: no slab cache named 'no-such-cache'" in out["unknown"]
     assert "'0x1234' is neither a cache name nor a kmem_cache on slab_caches" in out["not_a_cache"]
     assert "no slab cache named 'no-such-cache'" in out["list_unknown"], out["list_unknown"]
-    assert "usage: kmem -s [NAME] | kmem -S NAME|ADDR" in out["usage"], out["usage"]
+    assert "usage: kmem [-z] -s [NAME] | kmem [-z] -S NAME|ADDR" in out["usage"], out["usage"]
     assert "give one cache name or address" in out["two_names"], out["two_names"]
     assert "kmem -S NAME|ADDR" in out["help"], out["help"]
 
