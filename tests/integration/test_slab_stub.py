@@ -2,6 +2,8 @@
 gdbscripts/vmcore/slab.py (`set vmcore-kmem-stub off`) and the scenario ground truth, through a
 real gdb on the sample dumps; and vkmem on struct page addresses."""
 import re
+import shutil
+import struct
 
 import pytest
 
@@ -115,3 +117,63 @@ def test_vkmem_on_struct_page_of_compound_slab(samples):
     assert "struct page 0x%x of pfn" % page in out["inside"], out["inside"]
     assert "tail page" not in out["head"] and "  cache  task_struct " in out["head"], out["head"]
     assert "= 1" in out["function"], out["function"]
+
+
+def elf_file_offsets(path, pa):
+    """File offsets holding physical address pa in an ELF dump: every PT_LOAD that covers it
+    (the kernel image's segment and the direct map's both do)."""
+    with open(path, "rb") as f:
+        header = f.read(64)
+        phoff, = struct.unpack_from("<Q", header, 32)
+        phentsize, phnum = struct.unpack_from("<HH", header, 54)
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+    offsets = []
+    for i in range(phnum):
+        p_type, _, p_offset, _, p_paddr, p_filesz = struct.unpack_from("<IIQQQQ", table, i * phentsize)
+        if p_type == 1 and p_paddr <= pa < p_paddr + p_filesz:
+            offsets.append(p_offset + pa - p_paddr)
+    assert offsets, "PA 0x%x is not in %s" % (pa, path)
+    return offsets
+
+
+def physical(text):
+    match = re.search(r"-> PA (0x[0-9a-f]+)", text)
+    assert match, text
+    return int(match.group(1), 16)
+
+
+@pytest.mark.parametrize("damage", ["loop", "wild"])
+def test_corrupt_cache_list_gives_a_clear_error(samples, tmp_path, damage):
+    """A copy of an ELF dump with slab_caches damaged: the first cache's list pointing at
+    itself (a loop), or slab_caches.next pointing nowhere. monitor kmem and vkmem (both paths)
+    end in an error naming the address, and the server keeps answering."""
+    dump = dump_by_id(samples, "slab-double-free-l5/elf-d31")
+    probe = run_sections(samples, dump, [
+        ("head", ["python print('HEAD 0x%x 0x%x' % (int(gdb.parse_and_eval('(unsigned long)&slab_caches')),"
+                  " int(gdb.parse_and_eval('(unsigned long)slab_caches.next'))))"]),
+    ])
+    head, first = (int(x, 16) for x in re.search(r"HEAD (0x[0-9a-f]+) (0x[0-9a-f]+)", probe["head"]).groups())
+    target_va, value = (first, first) if damage == "loop" else (head, 0x4141414141414141)
+    vtop = run_sections(samples, dump, [("vtop", ["monitor vtop 0x%x" % target_va])])["vtop"]
+    copy = tmp_path / "damaged.dump"
+    shutil.copyfile(dump["files"][0], copy)
+    with open(copy, "r+b") as f:
+        for offset in elf_file_offsets(copy, physical(vtop)):
+            f.seek(offset)
+            f.write(struct.pack("<Q", value))
+    damaged = dict(dump, files=[str(copy)])
+    out = run_sections(samples, damaged, [
+        ("monitor", ["monitor kmem -s", "monitor last-error"]),
+        ("vkmem", ["vkmem -S kmalloc-8"]),
+        ("python", ["set vmcore-kmem-stub off", "vkmem -s"]),
+        ("alive", ["monitor kaslr"]),
+    ])
+    if damage == "loop":
+        for section in ("monitor", "vkmem", "python"):
+            assert "slab_caches list loops at kmem_cache 0x" in out[section], out[section]
+    else:
+        assert "struct kmem_cache 0x41414141414" in out["monitor"], out["monitor"]
+        assert "struct kmem_cache 0x41414141414" in out["vkmem"], out["vkmem"]
+        assert "0x41414141414" in out["python"], out["python"]
+    assert "kaslr_offset 0x" in out["alive"], out["alive"]
