@@ -15,7 +15,7 @@
 
 #define SLAB_PAGE_SHIFT 12
 #define SLAB_MAX_NODES 1024
-#define SLAB_MAX_CACHES (1u << 16)
+#define SLAB_MAX_CACHES 8192u
 /* Longest slab list any walk follows (a corrupt counter must not make a walk run away). */
 #define SLAB_MAX_LIST (1u << 22)
 /* As slab.py: CPU partial chains and full lists are cut at these lengths. */
