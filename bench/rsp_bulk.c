@@ -40,8 +40,8 @@ struct conn {
 	pid_t child; /* 0 when connected over TCP */
 	bool noack;
 	/* Received bytes; a reply is decoded where it lies, so the buffer holds the largest one. */
-	unsigned char in[1 << 18];
-	size_t in_pos, in_len;
+	unsigned char *in;
+	size_t in_cap, in_pos, in_len;
 	char *pkt; /* last reply (in `in`, or in `rle` if it was run-length encoded), NUL-terminated */
 	size_t pkt_len;
 	char *rle;
@@ -84,16 +84,16 @@ static void fill(struct conn *c)
 {
 	if (c->in_pos == c->in_len) {
 		c->in_pos = c->in_len = 0;
-	} else if (sizeof(c->in) - c->in_len < sizeof(c->in) / 4) {
+	} else if (c->in_cap - c->in_len < c->in_cap / 4) {
 		memmove(c->in, c->in + c->in_pos, c->in_len - c->in_pos);
 		c->in_len -= c->in_pos;
 		c->in_pos = 0;
 	}
-	if (c->in_len == sizeof(c->in))
-		die("a reply is longer than %zu bytes", sizeof(c->in));
+	if (c->in_len == c->in_cap)
+		die("a reply is longer than %zu bytes", c->in_cap);
 	ssize_t n;
 	do
-		n = read(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len);
+		n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
 	while (n < 0 && errno == EINTR);
 	if (n <= 0)
 		die("stub closed the connection%s%s", n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
@@ -322,10 +322,19 @@ static size_t unescape(const char *in, size_t len, unsigned char *out)
 	return o;
 }
 
-static size_t packet_size(const char *qsupported)
+/* The stub's PacketSize; the input buffer grows to hold two packets that large. */
+static size_t packet_size(struct conn *c, const char *qsupported)
 {
 	const char *p = strstr(qsupported, "PacketSize=");
-	return p ? strtoul(p + 11, NULL, 16) : 0;
+	size_t size = p ? strtoul(p + 11, NULL, 16) : 0;
+	if (size > (1u << 30))
+		die("PacketSize=%zx is not plausible", size);
+	if (2 * size + 64 > c->in_cap) {
+		c->in_cap = 2 * size + 64;
+		if (!(c->in = realloc(c->in, c->in_cap)))
+			die("out of memory");
+	}
+	return size;
 }
 
 static const char *hello(struct conn *c)
@@ -384,7 +393,7 @@ static uint64_t read_u64(struct conn *c, uint64_t addr)
 static int cmd_read(struct conn *c, uint64_t start, uint64_t len, uint64_t deref, bool phys, size_t chunk,
 		    int window, const char *packet)
 {
-	size_t psize = packet_size(hello(c));
+	size_t psize = packet_size(c, hello(c));
 	if (strcmp(transact(c, "QStartNoAckMode"), "OK") == 0)
 		c->noack = true;
 	if (deref)
@@ -513,7 +522,7 @@ int main(int argc, char **argv)
 			return usage();
 	}
 	struct conn *c = calloc(1, sizeof(*c));
-	if (!c)
+	if (!c || !(c->in = malloc(c->in_cap = 1 << 18)))
 		die("out of memory");
 	double t0 = now();
 	if (tcp)
