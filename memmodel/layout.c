@@ -219,6 +219,29 @@ static void read_wall_time(struct kernel *k)
 	vm_error_destroy(err);
 }
 
+/*
+ * Uptime as crash's `sys` shows it: jiffies since boot (jiffies_64 starts at INITIAL_JIFFIES,
+ * -300 s as a 32-bit count, to catch wrap bugs early) times the tick length.
+ */
+static void read_uptime_from_jiffies(struct kernel *k)
+{
+	uint64_t jiffies_addr, tick_addr, jiffies, tick_nsec = 0;
+	struct vm_error *err = kernel_symbol_runtime(k, "jiffies_64", &jiffies_addr);
+	if (!err)
+		err = kernel_symbol_runtime(k, "tick_nsec", &tick_addr);
+	if (!err)
+		err = kernel_read_u64(k, jiffies_addr, &jiffies);
+	if (!err)
+		err = kernel_read_u64(k, tick_addr, &tick_nsec);
+	if (!err && tick_nsec) {
+		uint64_t hz = (1000000000ull + tick_nsec / 2) / tick_nsec;
+		uint64_t initial = (uint32_t)(-300 * (int64_t)hz);
+		if (jiffies >= initial)
+			k->info.uptime_ns = (jiffies - initial) * tick_nsec;
+	}
+	vm_error_destroy(err);
+}
+
 /* Without vmlinux the direct map base still shows in an ELF dump's direct-map PT_LOADs. */
 static void page_offset_from_segments(struct kernel *k)
 {
@@ -261,6 +284,7 @@ struct vm_error *kernel_layout_init(struct kernel *k)
 		k->bases_known = true;
 		if (!in->crash_time)
 			read_wall_time(k);
+		read_uptime_from_jiffies(k);
 	} else {
 		page_offset_from_segments(k);
 	}

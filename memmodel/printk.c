@@ -1,7 +1,7 @@
 /*
  * The printk ring buffer (5.10+ lockless prb), laid out by VMCOREINFO's OFFSET()/SIZE() keys (or DWARF):
  * the last "Kernel panic - not syncing: " record gives the panic string, a "kernel BUG at" or "Oops:"
- * record the headline crash shows, the newest timestamp the uptime at the crash.
+ * record the headline crash shows, the newest timestamp the uptime at the crash when jiffies gave none.
  */
 #include "kernel_priv.h"
 #include "bytes.h"
@@ -150,7 +150,8 @@ static struct vm_error *scan(struct kernel *k, const struct prb_layout *p)
 		k->info.panic_from_oops = which == 2;
 		break;
 	}
-	k->info.uptime_ns = last_ts;
+	if (!k->info.uptime_ns)
+		k->info.uptime_ns = last_ts;
 out:
 	free(dbuf);
 	free(ibuf);
