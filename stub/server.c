@@ -15,7 +15,10 @@
 
 #include "rsp.h"
 
-/* Stop reading from a client whose replies pile up unread (it keeps sending requests). */
+/*
+ * Stop answering a client whose replies pile up unread (it keeps sending requests): its further
+ * requests wait, unparsed, until the output drains. One read can hold thousands of requests.
+ */
 #define OUTPUT_HIGH_WATER (8u << 20)
 /*
  * Write out replies once this much is pending, even amid a batch of pipelined requests: the
@@ -31,6 +34,7 @@ struct client {
 	struct rsp_parser parser;
 	struct rsp_buf out;
 	size_t out_head;      /* out[0, out_head) is written already */
+	struct rsp_buf held;  /* input read but not parsed yet: the output was over the high-water mark */
 	struct session session;
 	char peer[64];
 };
@@ -169,10 +173,12 @@ static void client_flush(struct client *c)
 	}
 }
 
-static void client_input(struct target *t, const struct server_options *o, struct client *c,
-			 const uint8_t *data, size_t len)
+/* Parse and answer input; returns how much was used (less if the output reached the high-water mark). */
+static size_t client_input(struct target *t, const struct server_options *o, struct client *c,
+			   const uint8_t *data, size_t len)
 {
-	for (size_t i = 0; i < len && !c->closing && !c->gone; i++) {
+	size_t i = 0;
+	for (; i < len && !c->closing && !c->gone && client_pending(c) < OUTPUT_HIGH_WATER; i++) {
 		enum rsp_event ev = rsp_parser_feed(&c->parser, data[i]);
 		switch (ev) {
 		case RSP_EV_PACKET: {
@@ -212,12 +218,23 @@ static void client_input(struct target *t, const struct server_options *o, struc
 			break;
 		}
 	}
-	if (c->out.failed) {
+	if (c->out.failed || c->held.failed) {
 		fprintf(stderr, "vmcore-gdbserver: %s: out of memory, closing\n", c->peer);
 		rsp_buf_reset(&c->out);
 		c->out_head = 0;
 		c->closing = true;
 	}
+	return i;
+}
+
+/* Answer held input once the output has drained below the high-water mark. */
+static void client_resume(struct target *t, const struct server_options *o, struct client *c)
+{
+	if (!c->held.len || client_pending(c) >= OUTPUT_HIGH_WATER || c->closing || c->gone)
+		return;
+	size_t used = client_input(t, o, c, (const uint8_t *)c->held.data, c->held.len);
+	memmove(c->held.data, c->held.data + used, c->held.len - used);
+	c->held.len -= used;
 }
 
 static struct client *client_new(int in_fd, int out_fd, bool is_stdio, const char *peer, bool zero_excluded)
@@ -231,6 +248,7 @@ static struct client *client_new(int in_fd, int out_fd, bool is_stdio, const cha
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	rsp_parser_init(&c->parser, RSP_PACKET_SIZE);
 	rsp_buf_init(&c->out);
+	rsp_buf_init(&c->held);
 	session_init(&c->session, zero_excluded);
 	return c;
 }
@@ -241,6 +259,7 @@ static void client_free(struct client *c)
 		close(c->in_fd);
 	rsp_parser_free(&c->parser);
 	rsp_buf_free(&c->out);
+	rsp_buf_free(&c->held);
 	free(c);
 }
 
@@ -314,7 +333,8 @@ int server_run(struct target *t, const struct server_options *o)
 			fds[nfds++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 		for (int i = 0; i < nclients; i++) {
 			struct client *c = clients[i];
-			bool want_in = !c->closing && client_pending(c) < OUTPUT_HIGH_WATER;
+			client_resume(t, o, c);
+			bool want_in = !c->closing && !c->held.len && client_pending(c) < OUTPUT_HIGH_WATER;
 			fds[nfds++] = (struct pollfd){ .fd = want_in ? c->in_fd : -1, .events = POLLIN };
 			fds[nfds++] = (struct pollfd){ .fd = client_pending(c) ? c->out_fd : -1, .events = POLLOUT };
 		}
@@ -331,10 +351,13 @@ int server_run(struct target *t, const struct server_options *o)
 			struct pollfd *pin = &fds[base + 2 * i], *pout = &fds[base + 2 * i + 1];
 			if (pin->revents & (POLLIN | POLLHUP | POLLERR)) {
 				ssize_t n = read(c->in_fd, inbuf, 65536);
-				if (n > 0)
-					client_input(t, o, c, inbuf, (size_t)n);
-				else if (n == 0 || (errno != EINTR && errno != EAGAIN))
+				if (n > 0) {
+					size_t used = client_input(t, o, c, inbuf, (size_t)n);
+					if (used < (size_t)n)
+						rsp_buf_add(&c->held, inbuf + used, (size_t)n - used);
+				} else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
 					c->gone = true;
+				}
 			}
 			if (!c->gone && client_pending(c) && (pout->revents & (POLLOUT | POLLERR | POLLHUP) || c->closing))
 				client_flush(c);

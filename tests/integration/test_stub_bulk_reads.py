@@ -6,10 +6,13 @@ gdb 13's Python cannot return binary `x` replies, so the packets go through a sm
 on the stub's stdio transport; gdb itself reads across the excluded page at the end."""
 import json
 import re
+import socket
 import subprocess
+import time
 
 import pytest
 
+import gdbtest
 from gdbtest import gdb_batch, server_args, server_binary, stdio_target
 
 
@@ -140,3 +143,35 @@ def test_read_into_an_excluded_page_stops_at_it(samples):
     out = gdb_batch(stdio_target(dump["files"], vmlinux=samples.vmlinux), [f"x/2wx {va:#x}"])
     assert f"{va:#x}:" in out, out
     assert f"Cannot access memory at address {va + 4:#x}" in out, out
+
+
+def test_client_that_reads_no_replies_does_not_grow_the_server(samples):
+    """Thousands of pipelined 64 KiB reads in one burst, replies left unread: the server answers
+    until its output reaches a bound, holds the rest of the requests unparsed, and answers them
+    all once the client reads (before, one 64 KiB burst of requests cost 340 MB of replies)."""
+    dump = samples.dump(format="elf", scenario="busy")
+    va = page_offset(samples, dump) + 0x100000
+    request = b"m%x,10000" % va
+    request = b"$%s#%02x" % (request, sum(request) & 0xFF)
+    count = 3 * (1 << 16) // len(request)
+    with gdbtest.Server(dump["files"], vmlinux=samples.vmlinux) as srv:
+        sock = socket.create_connection(("127.0.0.1", srv.port), timeout=60)
+        try:
+            sock.sendall(b"$QStartNoAckMode#b0")
+            assert sock.recv(16).startswith(b"+$OK#")
+            sock.sendall(request * count)
+            time.sleep(2)
+            with open(f"/proc/{srv.proc.pid}/status") as f:
+                rss_kib = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+            assert rss_kib < 150 * 1024, rss_kib  # replies of all requests: about 950 MB
+            replies, buf = 0, b""
+            while replies < count:
+                chunk = sock.recv(1 << 20)
+                assert chunk, f"connection closed after {replies} of {count} replies"
+                buf += chunk
+                while (end := buf.find(b"#")) >= 0 and len(buf) >= end + 3:
+                    assert buf.startswith(b"$") and end == 1 + 2 * 0xfff0, buf[:80]
+                    replies, buf = replies + 1, buf[end + 3:]
+        finally:
+            sock.close()
+        assert srv.alive()
