@@ -356,7 +356,7 @@ class SlabMemory:
     def u64(self, addr):
         if self.buffer is None and self.budget > 0:
             self.budget -= 1
-            return read_u64(addr)
+            return u64_at(read_bytes(addr, 8))
         if self.buffer is None:
             self.buffer = read_bytes(self.base, self.size)
         return u64_at(self.buffer, addr - self.base)
