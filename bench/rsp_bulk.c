@@ -417,7 +417,8 @@ static int cmd_read(struct conn *c, uint64_t start, uint64_t len, uint64_t deref
 	if (chunk == 0)
 		die("packet size %zu too small", psize);
 
-	unsigned char *buf = malloc(chunk);
+	/* Twice a chunk: an `x` reply up to that long decodes into it before its length is checked. */
+	unsigned char *buf = malloc(2 * chunk);
 	char *reqs = malloc((size_t)window * 48);
 	if (!buf || !reqs)
 		die("out of memory");
@@ -446,6 +447,8 @@ static int cmd_read(struct conn *c, uint64_t start, uint64_t len, uint64_t deref
 			/* Without escapes the payload is the data itself: no copy. */
 			const unsigned char *data = (const unsigned char *)c->pkt;
 			size_t got = c->pkt_len;
+			if (c->pkt_len > 2 * chunk)
+				die("x 0x%" PRIx64 ",0x%zx: reply of %zu chars", start + done, want, c->pkt_len);
 			if (memchr(c->pkt, '}', c->pkt_len)) {
 				got = unescape(c->pkt, c->pkt_len, buf);
 				data = buf;
