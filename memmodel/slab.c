@@ -1024,7 +1024,8 @@ struct vm_error *slab_check_cache(struct slab_model *m, const struct slab_cache 
 		return vm_error_prefix(err, "checking slab cache %s (kmem_cache 0x%llx)", c->name,
 				       (unsigned long long)c->addr);
 	}
-	qsort(dups.v, dups.n, sizeof(*dups.v), cmp_u64);
+	if (dups.n)
+		qsort(dups.v, dups.n, sizeof(*dups.v), cmp_u64);
 	size_t k = 0;
 	for (size_t i = 0; i < dups.n; i++)
 		if (!k || dups.v[k - 1] != dups.v[i])
