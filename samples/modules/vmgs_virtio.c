@@ -76,54 +76,65 @@ static const char *vmgs_bool(bool b)
 	return b ? "true" : "false";
 }
 
-static void vmgs_split_truth(const struct vmgs_vring_virtqueue *vvq)
+/* The ring's fields as JSON members (no braces), split or packed. */
+static void vmgs_ring_fields(const struct vmgs_vring_virtqueue *vvq, char *buf, size_t size)
 {
-	const struct vring *vr = &vvq->vring;
 	struct virtio_device *vdev = vvq->vq.vdev;
-
-	VMGS_TRUTH("\"avail_idx\": %u, \"used_idx\": %u, \"vring_desc\": \"0x%lx\", \"vring_avail\": \"0x%lx\", \"vring_used\": \"0x%lx\"",
-		   virtio16_to_cpu(vdev, READ_ONCE(vr->avail->idx)),
-		   virtio16_to_cpu(vdev, READ_ONCE(vr->used->idx)),
-		   (unsigned long)vr->desc, (unsigned long)vr->avail,
-		   (unsigned long)vr->used);
-}
-
-static void vmgs_packed_truth(const struct vmgs_vring_virtqueue *vvq)
-{
+	const struct vring *vr = &vvq->vring;
 	const struct vmgs_vring_packed *p = &vvq->packed;
-	u16 last_used = vvq->last_used_idx & ~(1 << VRING_PACKED_EVENT_F_WRAP_CTR);
-	bool used_wrap = vvq->last_used_idx >> VRING_PACKED_EVENT_F_WRAP_CTR;
-	u16 flags = le16_to_cpu(READ_ONCE(p->vring.desc[last_used].flags));
-	bool avail = flags & (1 << VRING_PACKED_DESC_F_AVAIL);
-	bool used = flags & (1 << VRING_PACKED_DESC_F_USED);
+	u16 last_used, flags;
+	bool used_wrap, avail, used;
+	int n;
 
-	VMGS_TRUTH("\"last_used\": %u, \"used_wrap_counter\": %u, \"next_avail_idx\": %u, \"avail_wrap_counter\": %u, \"avail_used_flags\": %u, \"event_flags_shadow\": %u, \"vring_desc\": \"0x%lx\", \"vring_driver\": \"0x%lx\", \"vring_device\": \"0x%lx\", \"driver_event_flags\": %u, \"driver_event_off_wrap\": %u, \"device_event_flags\": %u, \"device_event_off_wrap\": %u, \"last_used_desc_flags\": %u, \"used_pending\": %s",
-		   last_used, used_wrap, p->next_avail_idx, p->avail_wrap_counter,
-		   p->avail_used_flags, p->event_flags_shadow,
-		   (unsigned long)p->vring.desc, (unsigned long)p->vring.driver,
-		   (unsigned long)p->vring.device,
-		   le16_to_cpu(READ_ONCE(p->vring.driver->flags)),
-		   le16_to_cpu(READ_ONCE(p->vring.driver->off_wrap)),
-		   le16_to_cpu(READ_ONCE(p->vring.device->flags)),
-		   le16_to_cpu(READ_ONCE(p->vring.device->off_wrap)),
-		   flags, vmgs_bool(avail == used && used == used_wrap));
+	n = scnprintf(buf, size, "\"vring_num\": %u, \"num_free\": %u, \"free_head\": %u, \"num_added\": %u, \"last_used_idx\": %u, \"indirect\": %s, \"event\": %s, \"packed_ring\": %s",
+		      virtqueue_get_vring_size((struct virtqueue *)&vvq->vq), vvq->vq.num_free,
+		      vvq->free_head, vvq->num_added, vvq->last_used_idx,
+		      vmgs_bool(vvq->indirect), vmgs_bool(vvq->event),
+		      vmgs_bool(vvq->packed_ring));
+	if (!vvq->packed_ring) {
+		scnprintf(buf + n, size - n, ", \"avail_idx\": %u, \"used_idx\": %u, \"vring_desc\": \"0x%lx\", \"vring_avail\": \"0x%lx\", \"vring_used\": \"0x%lx\"",
+			  virtio16_to_cpu(vdev, READ_ONCE(vr->avail->idx)),
+			  virtio16_to_cpu(vdev, READ_ONCE(vr->used->idx)),
+			  (unsigned long)vr->desc, (unsigned long)vr->avail,
+			  (unsigned long)vr->used);
+		return;
+	}
+	/* As is_used_desc_packed() sees the descriptor virtqueue_get_buf reads next. */
+	last_used = vvq->last_used_idx & ~(1 << VRING_PACKED_EVENT_F_WRAP_CTR);
+	used_wrap = vvq->last_used_idx >> VRING_PACKED_EVENT_F_WRAP_CTR;
+	flags = le16_to_cpu(READ_ONCE(p->vring.desc[last_used].flags));
+	avail = flags & (1 << VRING_PACKED_DESC_F_AVAIL);
+	used = flags & (1 << VRING_PACKED_DESC_F_USED);
+	scnprintf(buf + n, size - n, ", \"last_used\": %u, \"used_wrap_counter\": %u, \"next_avail_idx\": %u, \"avail_wrap_counter\": %u, \"avail_used_flags\": %u, \"event_flags_shadow\": %u, \"vring_desc\": \"0x%lx\", \"vring_driver\": \"0x%lx\", \"vring_device\": \"0x%lx\", \"driver_event_flags\": %u, \"driver_event_off_wrap\": %u, \"device_event_flags\": %u, \"device_event_off_wrap\": %u, \"last_used_desc_flags\": %u, \"used_pending\": %s",
+		  last_used, used_wrap, p->next_avail_idx, p->avail_wrap_counter,
+		  p->avail_used_flags, p->event_flags_shadow,
+		  (unsigned long)p->vring.desc, (unsigned long)p->vring.driver,
+		  (unsigned long)p->vring.device,
+		  le16_to_cpu(READ_ONCE(p->vring.driver->flags)),
+		  le16_to_cpu(READ_ONCE(p->vring.driver->off_wrap)),
+		  le16_to_cpu(READ_ONCE(p->vring.device->flags)),
+		  le16_to_cpu(READ_ONCE(p->vring.device->off_wrap)),
+		  flags, vmgs_bool(avail == used && used == used_wrap));
 }
+
+/* Printed before the BUG, so kept off the stack of the crashing function. */
+static char vmgs_ring_buf[768];
 
 static noinline void vmgs_virtqueue_add(struct virtqueue *vq, unsigned int total_sg)
 {
-	const struct vmgs_vring_virtqueue *vvq = (void *)vq;
 	struct virtio_device *vdev = vq->vdev;
+	struct virtqueue *each;
 
-	VMGS_TRUTH("\"vq\": \"0x%lx\", \"vq_name\": \"%s\", \"vq_index\": %u, \"vdev\": \"0x%lx\", \"ifname\": \"%s\", \"vring_num\": %u, \"num_free\": %u, \"free_head\": %u, \"num_added\": %u, \"last_used_idx\": %u, \"indirect\": %s, \"event\": %s, \"packed_ring\": %s, \"total_sg\": %u",
+	/* Every virtqueue of the device, as vvirtio lists them. */
+	list_for_each_entry(each, &vdev->vqs, list) {
+		vmgs_ring_fields((void *)each, vmgs_ring_buf, sizeof(vmgs_ring_buf));
+		VMGS_TRUTH_ITEM("device_vqs", "\"vq\": \"0x%lx\", \"vq_name\": \"%s\", \"vq_index\": %u, %s",
+				(unsigned long)each, each->name, each->index, vmgs_ring_buf);
+	}
+	vmgs_ring_fields((void *)vq, vmgs_ring_buf, sizeof(vmgs_ring_buf));
+	VMGS_TRUTH("\"vq\": \"0x%lx\", \"vq_name\": \"%s\", \"vq_index\": %u, \"vdev\": \"0x%lx\", \"ifname\": \"%s\", \"total_sg\": %u, %s",
 		   (unsigned long)vq, vq->name, vq->index, (unsigned long)vdev,
-		   ifname, virtqueue_get_vring_size(vq), vq->num_free,
-		   vvq->free_head, vvq->num_added, vvq->last_used_idx,
-		   vmgs_bool(vvq->indirect), vmgs_bool(vvq->event),
-		   vmgs_bool(vvq->packed_ring), total_sg);
-	if (vvq->packed_ring)
-		vmgs_packed_truth(vvq);
-	else
-		vmgs_split_truth(vvq);
+		   ifname, total_sg, vmgs_ring_buf);
 	/* The check virtqueue_add made: more buffers than free descriptors. */
 	BUG_ON(total_sg > vq->num_free);
 }
@@ -164,11 +175,13 @@ static int __init vmgs_virtio_init(void)
 	dev_put(ndev);
 	if (!vmgs_virtio_vq)
 		return -ENOENT;
-	vq = vmgs_virtio_vq;
-	if (!vmgs_mirror_matches(vq)) {
-		pr_err("vmgs_virtio: vring_virtqueue layout differs from the mirror\n");
-		return -EINVAL;
+	list_for_each_entry(vq, &vdev->vqs, list) {
+		if (!vmgs_mirror_matches(vq)) {
+			pr_err("vmgs_virtio: vring_virtqueue of %s differs from the mirror\n", vq->name);
+			return -EINVAL;
+		}
 	}
+	vq = vmgs_virtio_vq;
 	vmgs_virtqueue_add(vq, virtqueue_get_vring_size(vq) + 1);
 	return -EINVAL;
 }
