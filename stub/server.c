@@ -218,7 +218,7 @@ static size_t client_input(struct target *t, const struct server_options *o, str
 			break;
 		}
 	}
-	if (c->out.failed || c->held.failed) {
+	if (c->out.failed) {
 		fprintf(stderr, "vmcore-gdbserver: %s: out of memory, closing\n", c->peer);
 		rsp_buf_reset(&c->out);
 		c->out_head = 0;
@@ -353,8 +353,12 @@ int server_run(struct target *t, const struct server_options *o)
 				ssize_t n = read(c->in_fd, inbuf, 65536);
 				if (n > 0) {
 					size_t used = client_input(t, o, c, inbuf, (size_t)n);
-					if (used < (size_t)n)
+					if (used < (size_t)n && !c->closing && !c->gone)
 						rsp_buf_add(&c->held, inbuf + used, (size_t)n - used);
+					if (c->held.failed) {
+						fprintf(stderr, "vmcore-gdbserver: %s: out of memory, closing\n", c->peer);
+						c->closing = true;
+					}
 				} else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
 					c->gone = true;
 				}
