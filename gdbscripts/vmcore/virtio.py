@@ -8,6 +8,12 @@ struct virtqueue is the first member (vq) of struct vring_virtqueue, a type
 private to virtio_ring.c: its layout comes from virtio_ring.ko's debug info,
 which the setup helper's vmcore-setup loads.
 
+Packed rings (VIRTIO_F_RING_PACKED): 6.1 keeps the used wrap counter in bit 15
+of last_used_idx, so that value is shown as index and wrap counter; the
+driver and device event suppression structures are read from the ring, and
+"used pending" tells whether the descriptor at last_used_idx is used, as
+virtqueue_get_buf would see it.
+
 Commands: vvirtio [-v]       list devices and virtqueues
           vvirtio -q VQ      decode one struct virtqueue * as vring_virtqueue
 """
@@ -106,13 +112,7 @@ def _decode_vq(vq_addr):
     if "event_triggered" in [f.name for f in vring_type().fields()]:
         info["event_triggered"] = bool(vvq["event_triggered"])
     if info["packed"]:
-        ring = vvq["packed"]
-        info["num"] = int(ring["vring"]["num"])
-        info["next_avail_idx"] = int(ring["next_avail_idx"])
-        info["avail_wrap_counter"] = int(ring["avail_wrap_counter"])
-        info["avail_used_flags"] = int(ring["avail_used_flags"])
-        info["event_flags_shadow"] = int(ring["event_flags_shadow"])
-        info["desc"] = int(ring["vring"]["desc"])
+        _decode_packed(vvq["packed"], info)
     else:
         ring = vvq["split"]
         vring = ring["vring"]
@@ -135,34 +135,105 @@ def _decode_vq(vq_addr):
     return info
 
 
-def vq_lines(info, indent="  "):
-    kind = "packed" if info["packed"] else "split"
-    first = ("%svq 0x%x %s index %d (%s): num %d num_free %d free_head %d num_added %d "
-             "last_used_idx %d" % (indent, info["addr"], info["name"], info["index"], kind,
-                                   info["num"], info["num_free"], info["free_head"],
-                                   info["num_added"], info["last_used_idx"]))
-    if info["packed"]:
-        second = ("%s  next_avail_idx %d avail_wrap_counter %d avail_used_flags 0x%x "
-                  "event_flags_shadow 0x%x" % (indent, info["next_avail_idx"],
-                                               info["avail_wrap_counter"],
-                                               info["avail_used_flags"],
-                                               info["event_flags_shadow"]))
-    else:
-        second = ("%s  avail idx %s (shadow %d, flags 0x%x) used idx %s  pending used %s"
-                  % (indent, info["avail_idx"], info["avail_idx_shadow"],
-                     info["avail_flags_shadow"], info["used_idx"],
-                     (info["used_idx"] - info["last_used_idx"]) & 0xffff
-                     if isinstance(info["used_idx"], int) else "?"))
-    flags = ("%s  indirect %d event %d broken %d%s we_own_ring %d" % (
+# Bit numbers in a packed descriptor's flags, and in last_used_idx / off_wrap
+# (include/uapi/linux/virtio_ring.h).
+PACKED_DESC_F_AVAIL = 7
+PACKED_DESC_F_USED = 15
+PACKED_EVENT_F_WRAP_CTR = 15
+PACKED_EVENT_FLAGS = {0: "enable", 1: "disable", 2: "desc"}
+
+
+def _decode_packed(ring, info):
+    """The packed ring of a vring_virtqueue.  6.1 keeps the used wrap counter in bit 15 of
+    last_used_idx (no field of its own), so the stored value is split here."""
+    vring = ring["vring"]
+    stored = info["last_used_idx"]
+    info["last_used_stored"] = stored
+    info["last_used_idx"] = stored & ((1 << PACKED_EVENT_F_WRAP_CTR) - 1)
+    info["used_wrap_counter"] = stored >> PACKED_EVENT_F_WRAP_CTR
+    info["num"] = int(vring["num"])
+    info["desc"] = int(vring["desc"])
+    info["driver"] = int(vring["driver"])
+    info["device"] = int(vring["device"])
+    info["next_avail_idx"] = int(ring["next_avail_idx"])
+    info["avail_wrap_counter"] = int(ring["avail_wrap_counter"])
+    info["avail_used_flags"] = int(ring["avail_used_flags"])
+    info["event_flags_shadow"] = int(ring["event_flags_shadow"])
+    for side in ("driver", "device"):
+        try:
+            event = vring[side].dereference()
+            info[side + "_event"] = (_u16(event["flags"]), _u16(event["off_wrap"]))
+        except gdb.MemoryError as err:
+            info[side + "_event"] = "unreadable (%s)" % err
+    # What virtqueue_get_buf would see next (is_used_desc_packed): the descriptor at
+    # last_used_idx is used when its AVAIL and USED bits both equal the used wrap counter.
+    if info["last_used_idx"] >= info["num"]:
+        info["used_pending"] = "last_used_idx is past the ring"
+        return
+    try:
+        flags = _u16(vring["desc"][info["last_used_idx"]]["flags"])
+    except gdb.MemoryError as err:
+        info["used_pending"] = "unreadable (%s)" % err
+        return
+    avail = (flags >> PACKED_DESC_F_AVAIL) & 1
+    used = (flags >> PACKED_DESC_F_USED) & 1
+    info["last_used_desc_flags"] = flags
+    info["used_pending"] = avail == used == info["used_wrap_counter"]
+
+
+def _event_text(event):
+    if isinstance(event, str):
+        return event
+    flags, off_wrap = event
+    return "flags 0x%x (%s) off_wrap 0x%x (off %d wrap %d)" % (
+        flags, PACKED_EVENT_FLAGS.get(flags, "?"), off_wrap,
+        off_wrap & ((1 << PACKED_EVENT_F_WRAP_CTR) - 1), off_wrap >> PACKED_EVENT_F_WRAP_CTR)
+
+
+def _packed_lines(info, indent):
+    first = ("%svq 0x%x %s index %d (packed): num %d num_free %d free_head %d num_added %d "
+             "last_used_idx %d used_wrap_counter %d (stored 0x%04x)" % (
+                 indent, info["addr"], info["name"], info["index"], info["num"],
+                 info["num_free"], info["free_head"], info["num_added"], info["last_used_idx"],
+                 info["used_wrap_counter"], info["last_used_stored"]))
+    pending = info["used_pending"]
+    if isinstance(pending, bool):
+        pending = "%s (desc[%d] flags 0x%04x)" % ("yes" if pending else "no",
+                                                  info["last_used_idx"],
+                                                  info["last_used_desc_flags"])
+    second = ("%s  next_avail_idx %d avail_wrap_counter %d avail_used_flags 0x%04x "
+              "event_flags_shadow 0x%x  used pending %s" % (
+                  indent, info["next_avail_idx"], info["avail_wrap_counter"],
+                  info["avail_used_flags"], info["event_flags_shadow"], pending))
+    rings = "%s  ring desc 0x%x driver 0x%x device 0x%x" % (indent, info["desc"], info["driver"],
+                                                           info["device"])
+    events = ["%s  %s event %s" % (indent, side, _event_text(info[side + "_event"]))
+              for side in ("driver", "device")]
+    return [first, second, _flag_line(info, indent), rings] + events
+
+
+def _flag_line(info, indent):
+    return ("%s  indirect %d event %d broken %d%s we_own_ring %d" % (
         indent, info["indirect"], info["event"], info["broken"],
         (" event_triggered %d" % info["event_triggered"]) if "event_triggered" in info else "",
         info["we_own_ring"]))
+
+
+def vq_lines(info, indent="  "):
     if info["packed"]:
-        rings = "%s  ring desc 0x%x" % (indent, info["desc"])
-    else:
-        rings = "%s  ring desc 0x%x avail 0x%x used 0x%x" % (indent, info["desc"], info["avail"],
-                                                            info["used"])
-    return [first, second, flags, rings]
+        return _packed_lines(info, indent)
+    first = ("%svq 0x%x %s index %d (split): num %d num_free %d free_head %d num_added %d "
+             "last_used_idx %d" % (indent, info["addr"], info["name"], info["index"],
+                                   info["num"], info["num_free"], info["free_head"],
+                                   info["num_added"], info["last_used_idx"]))
+    second = ("%s  avail idx %s (shadow %d, flags 0x%x) used idx %s  pending used %s"
+              % (indent, info["avail_idx"], info["avail_idx_shadow"],
+                 info["avail_flags_shadow"], info["used_idx"],
+                 (info["used_idx"] - info["last_used_idx"]) & 0xffff
+                 if isinstance(info["used_idx"], int) else "?"))
+    rings = "%s  ring desc 0x%x avail 0x%x used 0x%x" % (indent, info["desc"], info["avail"],
+                                                        info["used"])
+    return [first, second, _flag_line(info, indent), rings]
 
 
 def device_info(vdev):
@@ -196,9 +267,11 @@ class VVirtio(gdb.Command):
 Usage:
   vvirtio            every device on the virtio bus (name, device id,
                      driver, features, failed/config flags) and each of its
-                     virtqueues: num, num_free, free_head, avail and used
-                     index, last_used_idx, indirect, event, broken (split
-                     and packed rings)
+                     virtqueues: num, num_free, free_head, last_used_idx,
+                     indirect, event, broken, ring addresses; split rings:
+                     avail and used index; packed rings: used and avail wrap
+                     counters, next_avail_idx, event flags, the driver and
+                     device event structures, whether a used buffer waits
   vvirtio -q VQ      one struct virtqueue * decoded as its vring_virtqueue
 
 The device status byte lives in the device's registers, not in memory, so
