@@ -1,10 +1,13 @@
 """Large memory reads through the stub, as bulk readers send them: `m` (gdb) and `x` (LLDB)
-replies of many pages carry the same bytes as page-by-page physical reads, and a read that runs
-into a page the dump left out stops exactly at that page (gdb then shows the error for it).
+replies of many pages carry the same bytes as page-by-page physical reads, a read that runs
+into a page the dump left out stops exactly at that page (gdb then shows the error for it), a
+client that does not read its replies does not grow the server, and on --stdio the stub lets go
+of stderr once set up (gdb would otherwise poll it once per received character).
 
 gdb 13's Python cannot return binary `x` replies, so the packets go through a small raw client
 on the stub's stdio transport; gdb itself reads across the excluded page at the end."""
 import json
+import os
 import re
 import socket
 import subprocess
@@ -175,3 +178,51 @@ def test_client_that_reads_no_replies_does_not_grow_the_server(samples):
         finally:
             sock.close()
         assert srv.alive()
+
+
+def stdio_session(dump, vmlinux, *extra):
+    """The stub on --stdio with its stderr on a socket, as gdb's `target remote |` runs it."""
+    io, io_child = socket.socketpair()
+    err, err_child = socket.socketpair()
+    proc = subprocess.Popen(server_args(dump["files"], "--stdio", *extra, vmlinux=vmlinux),
+                            stdin=io_child, stdout=io_child, stderr=err_child)
+    io_child.close()
+    err_child.close()
+    return proc, io, err
+
+
+def stderr_closed_after_stop_reply(dump, vmlinux, *extra):
+    """Whether the stub's stderr reaches its end once the session is set up (`?` answered)."""
+    proc, io, err = stdio_session(dump, vmlinux, *extra)
+    try:
+        io.sendall(b"$?#3f")
+        reply = b""
+        while b"#" not in reply:
+            chunk = io.recv(4096)
+            assert chunk, "stub closed the connection"
+            reply += chunk
+        assert b"$T05" in reply or b"$S05" in reply, reply
+        io.sendall(b"$m0,1#fa")  # one more request: the stub has looped once since the `?`
+        io.recv(4096)
+        err.settimeout(5)
+        try:
+            while err.recv(4096):
+                pass
+            return True
+        except socket.timeout:
+            return False
+    finally:
+        io.close()
+        err.close()
+        proc.wait(30)
+
+
+def test_stdio_lets_go_of_stderr_once_set_up(samples):
+    """gdb polls a `target remote |` command's stderr with a read() per received character while
+    it is open: the stub closes it once the thread list is built, except with --debug (and in
+    sanitizer builds, whose reports go there)."""
+    dump = samples.dump(format="elf", scenario="busy")
+    if os.path.basename(os.path.dirname(server_binary())) == "san":
+        pytest.skip("sanitizer build keeps stderr")
+    assert stderr_closed_after_stop_reply(dump, samples.vmlinux)
+    assert not stderr_closed_after_stop_reply(dump, samples.vmlinux, "--debug")
