@@ -11,10 +11,10 @@ PREFIX ?= /usr/local
 STD_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g
 OPT_CFLAGS ?= -O2
 SAN_CFLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-LIBS := -ldw -lelf -lz -llzo2 -lsnappy -lzstd
+LIBS := -ldw -lelf -lz -ldeflate -llzo2 -lsnappy -lzstd
 
 # Debian packages the build, the tests, the samples and the benchmarks need.
-DEB_PACKAGES := build-essential clang libdw-dev libelf-dev zlib1g-dev liblzo2-dev libsnappy-dev \
+DEB_PACKAGES := build-essential clang libdw-dev libelf-dev zlib1g-dev libdeflate-dev liblzo2-dev libsnappy-dev \
 	libzstd-dev libcmocka-dev gdb python3 python3-pytest qemu-system-x86 kexec-tools \
 	busybox-static makedumpfile crash libkdumpfile-dev python3-drgn cpio zstd xz-utils jq \
 	linux-image-amd64 linux-headers-amd64 lldb nodejs linux-source-6.1

@@ -12,7 +12,7 @@ $(BUILD)/bench/lkdf_bench: bench/lkdf_bench.c bench/checksum.h
 
 $(BUILD)/bench/decompress_limit: bench/decompress_limit.c bench/checksum.h
 	@mkdir -p $(@D)
-	$(CC) $(STD_CFLAGS) $(OPT_CFLAGS) -o $@ $< -lz -llzo2 -lsnappy -lzstd
+	$(CC) $(STD_CFLAGS) $(OPT_CFLAGS) -o $@ $< -ldeflate -llzo2 -lsnappy -lzstd
 
 $(BUILD)/bench/rsp_bulk: bench/rsp_bulk.c bench/checksum.h
 	@mkdir -p $(@D)

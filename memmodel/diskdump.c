@@ -7,6 +7,7 @@
 #include "dump_priv.h"
 #include "bytes.h"
 
+#include <libdeflate.h>
 #include <lzo/lzo1x.h>
 #include <snappy-c.h>
 #include <stdio.h>
@@ -14,7 +15,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include <zlib.h>
 #include <zstd.h>
 
 #define HEADER_SIZE 464
@@ -276,7 +276,8 @@ struct vm_error *kdump_open(struct dump *d, const char *const *paths, size_t npa
 		return err;
 	kd->cbuf = malloc(f->block_size);
 	kd->zstd_dctx = ZSTD_createDCtx();
-	if (!kd->cbuf || !kd->zstd_dctx)
+	kd->inflater = libdeflate_alloc_decompressor();
+	if (!kd->cbuf || !kd->zstd_dctx || !kd->inflater)
 		return &vm_error_nomem;
 	if (lzo_init() != LZO_E_OK)
 		return vm_error_create(VM_ERR_UNSUPPORTED, 0, "lzo_init failed");
@@ -322,6 +323,8 @@ void kdump_close(struct dump *d)
 	pagecache_destroy(kd->cache);
 	free(kd->cbuf);
 	ZSTD_freeDCtx(kd->zstd_dctx);
+	if (kd->inflater)
+		libdeflate_free_decompressor(kd->inflater);
 }
 
 /* The file of a split set whose range holds pfn, or NULL. */
@@ -444,8 +447,8 @@ static struct vm_error *decode(struct dump *d, struct kdump_file *f, uint64_t pf
 	bool ok = false;
 	uint64_t outlen = 0;
 	if (comp == DUMP_DH_COMPRESSED_ZLIB) {
-		uLongf n = ps;
-		ok = uncompress(out, &n, in, pd->size) == Z_OK;
+		size_t n = 0;
+		ok = libdeflate_zlib_decompress(kd->inflater, in, pd->size, out, ps, &n) == LIBDEFLATE_SUCCESS;
 		outlen = n;
 	} else if (comp == DUMP_DH_COMPRESSED_LZO) {
 		lzo_uint n = ps;
