@@ -6,27 +6,15 @@ it crashed. This proves the factory (samples/factory.py), not our reader.
 """
 
 import concurrent.futures
-import glob
-import json
 import os
 import re
 import subprocess
 
 import pytest
 
-CACHE = os.environ.get("VMGS_CACHE", os.path.expanduser("~/.cache/vmcore-gdbserver"))
+from gdbtest import CACHE, manifests
 
-
-def load_manifests():
-    paths = sorted(glob.glob(os.path.join(CACHE, "samples", "*", "manifest.json")))
-    out = []
-    for p in paths:
-        with open(p) as f:
-            out.append(json.load(f))
-    return out
-
-
-MANIFESTS = load_manifests()
+MANIFESTS = manifests()
 DUMPS = [(m, d) for m in MANIFESTS for d in m["dumps"]]
 
 
