@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addrmap.h"
 #include "bytes.h"
 #include "kernel_priv.h"
 
@@ -47,66 +48,6 @@ struct slab_model {
 };
 
 /* --- Small helpers. ------------------------------------------------------------------------ */
-
-/* A set of addresses (open addressing; 0 is never stored: no kernel object lives there). */
-struct addr_map {
-	uint64_t *keys;
-	uint32_t *values;
-	size_t cap, n;
-};
-
-static size_t map_slot(const struct addr_map *s, uint64_t key)
-{
-	return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 20) & (s->cap - 1);
-}
-
-/* Insert key with value unless present; *found tells which, *value gets the stored value. */
-static bool map_insert(struct addr_map *s, uint64_t key, uint32_t value, bool *found, uint32_t *stored)
-{
-	if ((s->n + 1) * 2 > s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 256;
-		struct addr_map grown = { calloc(cap, sizeof(uint64_t)), calloc(cap, sizeof(uint32_t)), cap, 0 };
-		if (!grown.keys || !grown.values) {
-			free(grown.keys);
-			free(grown.values);
-			return false;
-		}
-		for (size_t i = 0; i < s->cap; i++) {
-			if (!s->keys[i])
-				continue;
-			size_t j = map_slot(&grown, s->keys[i]);
-			while (grown.keys[j])
-				j = (j + 1) & (cap - 1);
-			grown.keys[j] = s->keys[i];
-			grown.values[j] = s->values[i];
-		}
-		grown.n = s->n;
-		free(s->keys);
-		free(s->values);
-		*s = grown;
-	}
-	size_t j = map_slot(s, key);
-	for (; s->keys[j]; j = (j + 1) & (s->cap - 1)) {
-		if (s->keys[j] == key) {
-			*found = true;
-			if (stored)
-				*stored = s->values[j];
-			return true;
-		}
-	}
-	s->keys[j] = key;
-	s->values[j] = value;
-	s->n++;
-	*found = false;
-	return true;
-}
-
-static void map_free(struct addr_map *s)
-{
-	free(s->keys);
-	free(s->values);
-	memset(s, 0, sizeof(*s));
-}
 
 /* A growable array of strings. */
 struct strv {
@@ -588,7 +529,7 @@ struct vm_error *slab_caches(struct slab_model *m, struct slab_cache **caches, s
 	while (entry != head) {
 		uint64_t addr = entry - m->kc.list;
 		bool found;
-		if (!map_insert(&seen, addr, 0, &found, NULL)) {
+		if (!addr_map_insert(&seen, addr, 0, &found, NULL)) {
 			err = &vm_error_nomem;
 			goto out;
 		}
@@ -619,7 +560,7 @@ struct vm_error *slab_caches(struct slab_model *m, struct slab_cache **caches, s
 			goto out;
 	}
 out:
-	map_free(&seen);
+	addr_map_free(&seen);
 	if (err) {
 		slab_caches_free(v, count);
 		return err;
@@ -699,7 +640,7 @@ static struct vm_error *list_slabs(struct slab_model *m, uint64_t head, uint64_t
 		limit = SLAB_MAX_LIST;
 	for (uint64_t entry = first; entry != head && entry;) {
 		bool found;
-		if (!map_insert(&seen, entry, 0, &found, NULL)) {
+		if (!addr_map_insert(&seen, entry, 0, &found, NULL)) {
 			err = &vm_error_nomem;
 			break;
 		}
@@ -727,7 +668,7 @@ static struct vm_error *list_slabs(struct slab_model *m, uint64_t head, uint64_t
 			break;
 		}
 	}
-	map_free(&seen);
+	addr_map_free(&seen);
 	if (err) {
 		free(v);
 		free(*problem);
@@ -782,7 +723,7 @@ struct vm_error *slab_cache_stats(struct slab_model *m, const struct slab_cache 
 		struct addr_map seen = { 0 };
 		for (unsigned steps = 0; partial && steps < SLAB_MAX_LIST; steps++) {
 			bool found;
-			if (!map_insert(&seen, partial, 0, &found, NULL)) {
+			if (!addr_map_insert(&seen, partial, 0, &found, NULL)) {
 				err = &vm_error_nomem;
 				break;
 			}
@@ -791,7 +732,7 @@ struct vm_error *slab_cache_stats(struct slab_model *m, const struct slab_cache 
 			free_objects += s.objects - s.inuse;
 			partial = s.next;
 		}
-		map_free(&seen);
+		addr_map_free(&seen);
 	}
 	if (err)
 		return vm_error_prefix(err, "slab cache %s (kmem_cache 0x%llx)", c->name, (unsigned long long)c->addr);
@@ -855,7 +796,7 @@ static struct vm_error *cache_sources(struct slab_model *m, const struct slab_ca
 		struct addr_map seen = { 0 };
 		while (partial) {
 			bool found;
-			if (!map_insert(&seen, partial, 0, &found, NULL)) {
+			if (!addr_map_insert(&seen, partial, 0, &found, NULL)) {
 				err = &vm_error_nomem;
 				break;
 			}
@@ -873,7 +814,7 @@ static struct vm_error *cache_sources(struct slab_model *m, const struct slab_ca
 				break;
 			partial = s.next;
 		}
-		map_free(&seen);
+		addr_map_free(&seen);
 	}
 	for (int i = 0; i < m->nr_nodes && !err; i++) {
 		struct node_info node;
@@ -985,7 +926,7 @@ struct vm_error *slab_check_cache(struct slab_model *m, const struct slab_cache 
 				bool found;
 				uint32_t prev;
 				uint32_t id = (uint32_t)(out->nslabs - 1) * 2 + (uint32_t)w;
-				if (!map_insert(&owner, f.objects[j], id, &found, &prev) ||
+				if (!addr_map_insert(&owner, f.objects[j], id, &found, &prev) ||
 				    (found && !u64v_add(&dups, f.objects[j]))) {
 					err = &vm_error_nomem;
 					break;
@@ -1016,7 +957,7 @@ struct vm_error *slab_check_cache(struct slab_model *m, const struct slab_cache 
 	if (!err && problems.failed)
 		err = &vm_error_nomem;
 	free(src.v);
-	map_free(&owner);
+	addr_map_free(&owner);
 	if (err) {
 		strv_free(&problems);
 		free(dups.v);

@@ -2,6 +2,7 @@
  * Tasks: every thread of every process on init_task's list plus each CPU's idle task, found with
  * bounded, cycle-checked list walks; registers of sleeping tasks from their inactive_task_frame.
  */
+#include "addrmap.h"
 #include "kernel_priv.h"
 
 #include <stdlib.h>
@@ -78,48 +79,10 @@ static void set_state(struct kernel_task *t, uint32_t state, uint32_t exit_state
 	t->state_name = task_states[index].name;
 }
 
-/* A set of visited task addresses, so a list that loops ends with an error instead of hanging. */
-struct addr_set {
-	uint64_t *slots;
-	size_t cap, n;
-};
-
-static bool set_insert(struct addr_set *s, uint64_t addr, bool *inserted)
-{
-	if ((s->n + 1) * 2 > s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 1024;
-		uint64_t *slots = calloc(cap, sizeof(*slots));
-		if (!slots)
-			return false;
-		for (size_t i = 0; i < s->cap; i++) {
-			if (!s->slots[i])
-				continue;
-			size_t j = (s->slots[i] * 0x9e3779b97f4a7c15ull >> 20) & (cap - 1);
-			while (slots[j])
-				j = (j + 1) & (cap - 1);
-			slots[j] = s->slots[i];
-		}
-		free(s->slots);
-		s->slots = slots;
-		s->cap = cap;
-	}
-	size_t j = (addr * 0x9e3779b97f4a7c15ull >> 20) & (s->cap - 1);
-	for (; s->slots[j]; j = (j + 1) & (s->cap - 1)) {
-		if (s->slots[j] == addr) {
-			*inserted = false;
-			return true;
-		}
-	}
-	s->slots[j] = addr;
-	s->n++;
-	*inserted = true;
-	return true;
-}
-
 struct task_list {
 	struct kernel_task *v;
 	size_t n, cap;
-	struct addr_set seen;
+	struct addr_map seen;
 };
 
 static struct vm_error *read_task(struct kernel *k, uint64_t addr, struct kernel_task *t)
@@ -160,11 +123,11 @@ static struct vm_error *read_task(struct kernel *k, uint64_t addr, struct kernel
 
 static struct vm_error *add_task(struct kernel *k, struct task_list *l, uint64_t addr, bool *added)
 {
-	bool inserted;
+	bool seen;
 	*added = false;
-	if (!set_insert(&l->seen, addr, &inserted))
+	if (!addr_map_insert(&l->seen, addr, 0, &seen, NULL))
 		return &vm_error_nomem;
-	if (!inserted)
+	if (seen)
 		return NULL;
 	if (l->n >= KERNEL_MAX_TASKS)
 		return vm_error_create(VM_ERR_FORMAT, addr, "more than %u tasks: the task list is corrupt",
@@ -190,18 +153,18 @@ static struct vm_error *add_task(struct kernel *k, struct task_list *l, uint64_t
  * A list longer than KERNEL_MAX_TASKS, or that comes back to an entry other than its head, is corrupt.
  */
 static struct vm_error *walk_list(struct kernel *k, uint64_t head, uint64_t link_off, struct task_list *l,
-				  struct addr_set *entries, const char *what)
+				  struct addr_map *entries, const char *what)
 {
 	uint64_t pos;
 	struct vm_error *err = kernel_read_u64(k, head, &pos);
 	for (size_t steps = 0; !err && pos != head; steps++) {
-		bool fresh, added;
+		bool seen, added;
 		if (steps >= KERNEL_MAX_TASKS)
 			return vm_error_create(VM_ERR_FORMAT, head, "%s at 0x%llx: more than %u entries, corrupt", what,
 					       (unsigned long long)head, KERNEL_MAX_TASKS);
-		if (!set_insert(entries, pos, &fresh))
+		if (!addr_map_insert(entries, pos, 0, &seen, NULL))
 			return &vm_error_nomem;
-		if (!fresh)
+		if (seen)
 			return vm_error_create(VM_ERR_FORMAT, pos,
 					       "%s at 0x%llx loops: entry 0x%llx seen twice without returning to the head",
 					       what, (unsigned long long)head, (unsigned long long)pos);
@@ -229,7 +192,7 @@ static struct vm_error *load_tasks(struct kernel *k)
 {
 	const struct task_offsets *o = &k->off;
 	struct task_list l = { 0 };
-	struct addr_set procs = { 0 }, threads = { 0 };
+	struct addr_map procs = { 0 }, threads = { 0 };
 	uint64_t init_task, runqueues;
 	bool added;
 	struct vm_error *err = kernel_symbol_runtime(k, "init_task", &init_task);
@@ -260,9 +223,9 @@ static struct vm_error *load_tasks(struct kernel *k)
 			err = walk_list(k, signal + o->signal_thread_head, o->thread_node, &l, &threads,
 					"signal->thread_head");
 	}
-	free(procs.slots);
-	free(threads.slots);
-	free(l.seen.slots);
+	addr_map_free(&procs);
+	addr_map_free(&threads);
+	addr_map_free(&l.seen);
 	if (err) {
 		free(l.v);
 		return err;
