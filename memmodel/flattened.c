@@ -5,6 +5,7 @@
  * order wins, as `makedumpfile -R` does by rewriting), and translate reads; gaps read as zeros.
  */
 #include "dump_priv.h"
+#include "growarray.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -94,14 +95,8 @@ static bool push_extent(struct flat_index *idx, size_t *cap, uint64_t target, ui
 			return true;
 		}
 	}
-	if (idx->n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 64;
-		struct flat_extent *e = realloc(idx->ext, ncap * sizeof(*e));
-		if (!e)
-			return false;
-		idx->ext = e;
-		*cap = ncap;
-	}
+	if (grow_array(&idx->ext, cap, idx->n + 1, sizeof(*idx->ext)))
+		return false;
 	idx->ext[idx->n++] = (struct flat_extent){ target, len, file_off };
 	return true;
 }
@@ -208,16 +203,9 @@ struct vm_error *flat_index_build(int fd, const char *path, uint64_t file_size, 
 					      (unsigned long long)file_size);
 			goto out;
 		}
-		if (nrec == cap) {
-			size_t ncap = cap ? cap * 2 : 256;
-			struct record *n = realloc(recs, ncap * sizeof(*n));
-			if (!n) {
-				err = &vm_error_nomem;
-				goto out;
-			}
-			recs = n;
-			cap = ncap;
-		}
+		err = grow_array(&recs, &cap, nrec + 1, sizeof(*recs));
+		if (err)
+			goto out;
 		recs[nrec] = (struct record){ (uint64_t)off, (uint64_t)size, pos + 16, nrec };
 		nrec++;
 		pos += 16 + (uint64_t)size;

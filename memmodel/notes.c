@@ -1,5 +1,6 @@
 #include "notes.h"
 #include "bytes.h"
+#include "growarray.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,15 +16,9 @@ static bool name_is(const uint8_t *name, uint32_t namesz, const char *want)
 
 static struct dump_cpu_note *cpu_slot(struct note_set *set, size_t idx, size_t *cap)
 {
+	if (grow_array(&set->cpus, cap, idx + 1, sizeof(*set->cpus)))
+		return NULL;
 	while (set->ncpus <= idx) {
-		if (set->ncpus == *cap) {
-			size_t ncap = *cap ? *cap * 2 : 8;
-			struct dump_cpu_note *n = realloc(set->cpus, ncap * sizeof(*n));
-			if (!n)
-				return NULL;
-			set->cpus = n;
-			*cap = ncap;
-		}
 		struct dump_cpu_note *c = &set->cpus[set->ncpus];
 		memset(c, 0, sizeof(*c));
 		c->index = (int)set->ncpus;

@@ -1,6 +1,7 @@
 #include "symbols.h"
 
 #include "bytes.h"
+#include "growarray.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -395,14 +396,9 @@ static struct vm_error *find_type(struct vmlinux *v, const char *name, Dwarf_Die
 			found = scan_for_type(v, name, type_hints[i].unit_suffix, die);
 	if (!found && !scan_for_type(v, name, NULL, die))
 		return vm_error_create(VM_ERR_NOT_FOUND, 0, "%s: no definition of struct %s in DWARF", v->path, name);
-	if (v->ntypes == v->types_cap) {
-		size_t cap = v->types_cap ? v->types_cap * 2 : 16;
-		struct type_entry *t = realloc(v->types, cap * sizeof(*t));
-		if (!t)
-			return &vm_error_nomem;
-		v->types = t;
-		v->types_cap = cap;
-	}
+	struct vm_error *err = grow_array(&v->types, &v->types_cap, v->ntypes + 1, sizeof(*v->types));
+	if (err)
+		return err;
 	char *copy = strdup(name);
 	if (!copy)
 		return &vm_error_nomem;

@@ -3,6 +3,7 @@
  * bounded, cycle-checked list walks; registers of sleeping tasks from their inactive_task_frame.
  */
 #include "addrmap.h"
+#include "growarray.h"
 #include "kernel_priv.h"
 
 #include <stdlib.h>
@@ -132,15 +133,10 @@ static struct vm_error *add_task(struct kernel *k, struct task_list *l, uint64_t
 	if (l->n >= KERNEL_MAX_TASKS)
 		return vm_error_create(VM_ERR_FORMAT, addr, "more than %u tasks: the task list is corrupt",
 				       KERNEL_MAX_TASKS);
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		struct kernel_task *v = realloc(l->v, cap * sizeof(*v));
-		if (!v)
-			return &vm_error_nomem;
-		l->v = v;
-		l->cap = cap;
-	}
-	struct vm_error *err = read_task(k, addr, &l->v[l->n]);
+	struct vm_error *err = grow_array(&l->v, &l->cap, l->n + 1, sizeof(*l->v));
+	if (err)
+		return err;
+	err = read_task(k, addr, &l->v[l->n]);
 	if (err)
 		return err;
 	l->n++;

@@ -1,6 +1,9 @@
 #include "rsp.h"
 
+#include "../memmodel/growarray.h"
+
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,18 +29,11 @@ static bool buf_reserve(struct rsp_buf *b, size_t extra)
 {
 	if (b->failed)
 		return false;
-	if (b->len + extra + 1 <= b->cap)
-		return true;
-	size_t cap = b->cap ? b->cap : 256;
-	while (cap < b->len + extra + 1)
-		cap *= 2;
-	char *data = realloc(b->data, cap);
-	if (!data) {
+	/* One byte more for the NUL kept after the data. */
+	if (extra >= SIZE_MAX - b->len || grow_array(&b->data, &b->cap, b->len + extra + 1, 1)) {
 		b->failed = true;
 		return false;
 	}
-	b->data = data;
-	b->cap = cap;
 	return true;
 }
 
