@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "../memmodel/slab.h"
 #include "../memmodel/sysinfo.h"
@@ -23,7 +22,6 @@ static const char help_text[] =
 	"  kmem -s [NAME]         SLUB caches as crash's kmem -s: OBJSIZE ALLOCATED TOTAL SLABS SSIZE\n"
 	"  kmem -S NAME|ADDR      check every freelist of one SLUB cache (duplicates, bad pointers,\n"
 	"                         loops, counter mismatches), as crash's kmem -S\n"
-	"  kmem -z -s|-S ...      the same text, zlib-compressed and base64-encoded on one line\n"
 	"  halt                   accepted: the target is always halted\n";
 
 static const char *skip_space(const char *s)
@@ -203,39 +201,13 @@ static bool kmem_check(struct slab_model *m, const struct slab_cache *c, struct 
 	return true;
 }
 
-/*
- * Append text as base64(zlib(text)) and a newline. gdb turns monitor output into text at about
- * 4 MB/s (one character at a time), and cache tables compress about 4x: this is for gdbscripts.
- */
-static bool add_compressed(struct rsp_buf *out, const char *text, size_t len)
-{
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	uLongf zlen = compressBound(len);
-	unsigned char *z = malloc(zlen);
-	if (!z || compress2(z, &zlen, (const Bytef *)text, len, 6) != Z_OK) {
-		free(z);
-		rsp_buf_adds(out, "kmem: compressing the answer failed\n");
-		return false;
-	}
-	for (uLongf i = 0; i < zlen; i += 3) {
-		uint32_t v = (uint32_t)z[i] << 16 | (i + 1 < zlen ? (uint32_t)z[i + 1] << 8 : 0) |
-			     (i + 2 < zlen ? z[i + 2] : 0);
-		char quad[4] = { b64[v >> 18], b64[(v >> 12) & 63], i + 1 < zlen ? b64[(v >> 6) & 63] : '=',
-				 i + 2 < zlen ? b64[v & 63] : '=' };
-		rsp_buf_add(out, quad, sizeof(quad));
-	}
-	rsp_buf_addc(out, '\n');
-	free(z);
-	return true;
-}
-
 /* kmem -s [NAME] | kmem -S NAME|ADDR: the text gdbscripts' vkmem prints for the same request. */
-static bool kmem_text(struct kernel *k, const char *arg, struct rsp_buf *out)
+static bool cmd_kmem(struct kernel *k, const char *arg, struct rsp_buf *out)
 {
 	const char *rest;
 	bool list = (rest = word(arg, "-s")) != NULL;
 	if (!list && !(rest = word(arg, "-S"))) {
-		rsp_buf_adds(out, "usage: kmem [-z] -s [NAME] | kmem [-z] -S NAME|ADDR\n");
+		rsp_buf_adds(out, "usage: kmem -s [NAME] | kmem -S NAME|ADDR\n");
 		return false;
 	}
 	char spec[256];
@@ -271,23 +243,6 @@ static bool kmem_text(struct kernel *k, const char *arg, struct rsp_buf *out)
 		ok = kmem_check(m, &caches[index], out);
 	slab_caches_free(caches, n);
 	slab_model_close(m);
-	return ok;
-}
-
-/* kmem [-z] ...: with -z, a successful answer goes out compressed (add_compressed). */
-static bool cmd_kmem(struct kernel *k, const char *arg, struct rsp_buf *out)
-{
-	const char *after_z = word(arg, "-z");
-	if (!after_z)
-		return kmem_text(k, arg, out);
-	struct rsp_buf text;
-	rsp_buf_init(&text);
-	bool ok = kmem_text(k, after_z, &text) && !text.failed;
-	if (ok)
-		ok = add_compressed(out, text.data ? text.data : "", text.len);
-	else
-		rsp_buf_add(out, text.data ? text.data : "", text.len);
-	rsp_buf_free(&text);
 	return ok;
 }
 

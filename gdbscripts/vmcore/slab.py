@@ -25,9 +25,6 @@ Functions: $slab_cache(ADDR) (the struct kmem_cache * holding ADDR, or 0)
 Parameters: vmcore-kmem-stub on|off
 """
 
-import base64
-import binascii
-import zlib
 
 import gdb
 
@@ -731,22 +728,14 @@ KMEM_STUB = KmemStubParameter()
 def stub_kmem(args):
     """Text of `monitor kmem ARGS`, or None when the target is not a
     vmcore-gdbserver that knows the command (or vmcore-kmem-stub is off).
-    A refusal from the stub becomes a gdb.GdbError with its reason.
-    The text comes compressed (kmem -z): gdb turns monitor output into text
-    at about 4 MB/s, and the tables compress about 4x."""
+    A refusal from the stub becomes a gdb.GdbError with its reason."""
     if not KMEM_STUB.value or not target.is_vmcore_stub():
         return None
-    command = "kmem -z " + args
+    command = "kmem " + args
     try:
-        packed = gdb.execute("monitor " + command, to_string=True)
+        return gdb.execute("monitor " + command, to_string=True)
     except gdb.error:
         why = (target.monitor("last-error") or "").strip()
-    else:
-        try:
-            return zlib.decompress(base64.b64decode(packed.strip(), validate=True)).decode(
-                "utf-8", "replace")
-        except (binascii.Error, zlib.error) as err:
-            raise gdb.GdbError("monitor %s: undecodable answer (%s)" % (command, err))
     if "unknown monitor command" in why:
         return None
     prefix = "monitor %s: " % command

@@ -80,10 +80,10 @@ def test_kmem_errors_are_clear(samples):
         ("help", ["monitor help"]),
     ])
     assert "no slab cache named 'no-such-cache'" in out["unknown"], out["unknown"]
-    assert "monitor kmem -z -S no-such-cache: no slab cache named 'no-such-cache'" in out["unknown"]
+    assert "monitor kmem -S no-such-cache: no slab cache named 'no-such-cache'" in out["unknown"]
     assert "'0x1234' is neither a cache name nor a kmem_cache on slab_caches" in out["not_a_cache"]
     assert "no slab cache named 'no-such-cache'" in out["list_unknown"], out["list_unknown"]
-    assert "usage: kmem [-z] -s [NAME] | kmem [-z] -S NAME|ADDR" in out["usage"], out["usage"]
+    assert "usage: kmem -s [NAME] | kmem -S NAME|ADDR" in out["usage"], out["usage"]
     assert "give one cache name or address" in out["two_names"], out["two_names"]
     assert "kmem -S NAME|ADDR" in out["help"], out["help"]
 
