@@ -12,6 +12,7 @@
 
 #include "addrmap.h"
 #include "bytes.h"
+#include "growarray.h"
 #include "kernel_priv.h"
 
 #define SLAB_PAGE_SHIFT 12
@@ -61,15 +62,9 @@ static void strv_addf(struct strv *s, const char *fmt, ...)
 {
 	if (s->failed)
 		return;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 8;
-		char **v = realloc(s->v, cap * sizeof(*v));
-		if (!v) {
-			s->failed = true;
-			return;
-		}
-		s->v = v;
-		s->cap = cap;
+	if (grow_array(&s->v, &s->cap, s->n + 1, sizeof(*s->v))) {
+		s->failed = true;
+		return;
 	}
 	va_list ap;
 	va_start(ap, fmt);
@@ -543,16 +538,8 @@ struct vm_error *slab_caches(struct slab_model *m, struct slab_cache **caches, s
 					      SLAB_MAX_CACHES, (unsigned long long)addr);
 			goto out;
 		}
-		if (count == cap) {
-			size_t ncap = cap ? cap * 2 : 256;
-			struct slab_cache *nv = realloc(v, ncap * sizeof(*nv));
-			if (!nv) {
-				err = &vm_error_nomem;
-				goto out;
-			}
-			v = nv;
-			cap = ncap;
-		}
+		if ((err = grow_array(&v, &cap, count + 1, sizeof(*v))))
+			goto out;
 		memset(&v[count], 0, sizeof(v[count]));
 		err = read_cache(m, addr, &v[count], &entry);
 		count++;
@@ -624,9 +611,8 @@ static struct vm_error *walk(struct slab_model *m, const struct slab_cache *c, c
 }
 
 /*
- * Slabs on a list_head list linked through slab.slab_list, in order. follow_slab: read each struct
- * slab (its slab_list.next) rather than just the list pointer. Stops at a loop or past limit
- * entries; *problem then says which.
+ * Slabs on a list_head list linked through slab.slab_list, in order. Stops at a loop or past
+ * limit entries; *problem then says which.
  */
 static struct vm_error *list_slabs(struct slab_model *m, uint64_t head, uint64_t first, uint64_t limit,
 				   uint64_t **slabs, size_t *n, char **problem)
@@ -652,16 +638,8 @@ static struct vm_error *list_slabs(struct slab_model *m, uint64_t head, uint64_t
 			}
 			break;
 		}
-		if (count == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			uint64_t *nv = realloc(v, ncap * sizeof(*nv));
-			if (!nv) {
-				err = &vm_error_nomem;
-				break;
-			}
-			v = nv;
-			cap = ncap;
-		}
+		if ((err = grow_array(&v, &cap, count + 1, sizeof(*v))))
+			break;
 		v[count++] = entry - m->sl.slab_list;
 		if ((err = kernel_read_u64(m->k, entry, &entry))) {
 			err = vm_error_prefix(err, "slab list at 0x%llx", (unsigned long long)head);
@@ -758,14 +736,8 @@ struct sources {
 
 static bool add_source(struct sources *s, const char *where, uint64_t slab, bool cpu, uint64_t freelist)
 {
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		struct source *v = realloc(s->v, cap * sizeof(*v));
-		if (!v)
-			return false;
-		s->v = v;
-		s->cap = cap;
-	}
+	if (grow_array(&s->v, &s->cap, s->n + 1, sizeof(*s->v)))
+		return false;
 	struct source *e = &s->v[s->n++];
 	snprintf(e->where, sizeof(e->where), "%s", where);
 	e->slab = slab;
@@ -869,14 +841,8 @@ struct u64v {
 
 static bool u64v_add(struct u64v *d, uint64_t x)
 {
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 16;
-		uint64_t *v = realloc(d->v, cap * sizeof(*v));
-		if (!v)
-			return false;
-		d->v = v;
-		d->cap = cap;
-	}
+	if (grow_array(&d->v, &d->cap, d->n + 1, sizeof(*d->v)))
+		return false;
 	d->v[d->n++] = x;
 	return true;
 }
