@@ -161,7 +161,12 @@ def vmlinux_file_table(layout, start, entries_addr, count):
 
 
 class Tables:
-    """All ORC tables of the target, loaded on first use."""
+    """All ORC tables of the target, loaded on first use.
+
+    An unwind looks up the same few hundred return addresses over and over
+    (every sleeping task ends in __schedule, every syscall in
+    entry_SYSCALL_64), so answers are kept per ip until symbols change or
+    the target stops (module tables come from target memory)."""
 
     def __init__(self):
         self.layout = None
@@ -169,13 +174,26 @@ class Tables:
         self.vmlinux_key = None
         self.text_ranges = []
         self.modules = {}
+        self.found = {}          # ip -> (entry, where)
+        self.checked = False     # vmlinux_key checked since the last forget
+        gdb.events.new_objfile.connect(self.forget)
+        gdb.events.stop.connect(self.forget)
+        if hasattr(gdb.events, "clear_objfiles"):
+            gdb.events.clear_objfiles.connect(self.forget)
+
+    def forget(self, _event=None):
+        self.found.clear()
+        self.checked = False
 
     def _load_vmlinux(self):
+        if self.checked:
+            return
         start = target.symbol_address("__start_orc_unwind_ip")
         if start is None:
             raise gdb.GdbError("vmlinux has no ORC tables (__start_orc_unwind_ip): "
                                "the kernel was not built with CONFIG_UNWINDER_ORC")
         if self.vmlinux_key == start:
+            self.checked = True
             return
         self.layout = Layout()
         stop = target.symbol_address("__stop_orc_unwind_ip")
@@ -191,6 +209,7 @@ class Tables:
         self.text_ranges = ranges
         self.modules = {}
         self.vmlinux_key = start
+        self.checked = True
 
     def _module_table(self, module):
         key = (module.address, module.orc_ip, module.num_orcs)
@@ -203,7 +222,14 @@ class Tables:
     def find(self, ip):
         """(entry, where) for ip: where is "vmlinux", a module name, or None
         with entry None when no table covers ip."""
-        self._load_vmlinux()
+        found = self.found.get(ip)
+        if found is None:
+            self._load_vmlinux()
+            found = self._find(ip)
+            self.found[ip] = found
+        return found
+
+    def _find(self, ip):
         for lo, hi in self.text_ranges:
             if lo <= ip < hi:
                 return self.vmlinux.find(ip), "vmlinux"
