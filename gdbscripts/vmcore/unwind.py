@@ -27,9 +27,8 @@ crash prints `[exception RIP: ...]` blocks.  `set vmcore-orc off` (or
 `disable unwinder global vmcore-orc`) turns the unwinder off.
 """
 
-import struct
-
 import gdb
+from gdb.FrameDecorator import FrameDecorator, FrameVars, SymValueWrapper
 from gdb.unwinder import Unwinder, register_unwinder
 
 from . import orc, target
@@ -54,6 +53,56 @@ class FrameId:
         # gdb 13 wants gdb.Value attributes, not Python ints.
         self.sp = gdb.Value((sp + shift) & target.ULONG_MASK)
         self.pc = gdb.Value(pc)
+
+
+class StackBytes:
+    """Target memory for the unwinder, read in aligned blocks and kept until
+    the target stops or its memory is written.
+
+    Each read through gdb is a round trip to the remote, and one task's
+    unwind reads a word or two per frame from the same few hundred bytes of
+    its stack; a block holds several frames.  Blocks are aligned, so one
+    never crosses a page: where a block cannot be read, the exact range is
+    read instead and its error is the one raised."""
+
+    BLOCK = 512
+    MAX_BLOCKS = 8192
+
+    def __init__(self):
+        self.blocks = {}
+
+    def clear(self):
+        self.blocks.clear()
+
+    def _block(self, base):
+        data = self.blocks.get(base)
+        if data is None:
+            if len(self.blocks) >= self.MAX_BLOCKS:
+                self.blocks.clear()
+            try:
+                data = target.read(base, self.BLOCK)
+            except gdb.MemoryError:
+                data = b""
+            self.blocks[base] = data
+        return data
+
+    def read(self, addr, size):
+        addr &= target.ULONG_MASK
+        first = addr & -self.BLOCK
+        last = (addr + size - 1) & -self.BLOCK
+        offset = addr - first
+        if first == last:
+            data = self._block(first)
+            if len(data) < offset + size:
+                return target.read(addr, size)
+            return data[offset:offset + size]
+        blocks = [self._block(base) for base in range(first, last + 1, self.BLOCK)]
+        if not all(blocks):
+            return target.read(addr, size)
+        return b"".join(blocks)[offset:offset + size]
+
+    def read_u64(self, addr):
+        return int.from_bytes(self.read(addr, 8), "little")
 
 
 class Crossing:
@@ -98,17 +147,26 @@ class OrcUnwinder(Unwinder):
         # any switch keep their plain stack address, as gdb's own unwinders
         # (used where ORC has no entry) give them.
         self.shifts = {}         # (pc, sp) of a frame -> its FrameId shift
+        self.stack = StackBytes()
         self._pt_regs = None
+        self._fork_pcs = None
         self._reg_types = {}
         gdb.events.stop.connect(self.forget)
         gdb.events.new_objfile.connect(self.forget)
+        if hasattr(gdb.events, "memory_changed"):
+            gdb.events.memory_changed.connect(self.forget_memory)
 
     def forget(self, _event=None):
         self.crossings.clear()
         self.exact_pcs.clear()
         self.terminal.clear()
         self.shifts.clear()
+        self.stack.clear()
         self._pt_regs = None
+        self._fork_pcs = None
+
+    def forget_memory(self, _event=None):
+        self.stack.clear()
 
     # -- helpers ------------------------------------------------------------
 
@@ -118,13 +176,29 @@ class OrcUnwinder(Unwinder):
         return self._pt_regs
 
     def _value(self, pending, name, number):
-        gtype = self._reg_types.get(name)
-        if gtype is None:
+        """number as a gdb.Value of register name's type."""
+        known = self._reg_types.get(name)
+        if known is None:
             gtype = pending.read_register(name).type
-            self._reg_types[name] = gtype
-        size = gtype.sizeof
-        data = (number & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
-        return gdb.Value(data, gtype)
+            known = (gtype, gtype.sizeof, (1 << (8 * gtype.sizeof)) - 1)
+            self._reg_types[name] = known
+        gtype, size, mask = known
+        return gdb.Value((number & mask).to_bytes(size, "little"), gtype)
+
+    @staticmethod
+    def _register(pending, name):
+        """A register of the pending frame as a gdb.Value, or None if unknown
+        (optimized out or unavailable: gdb gives up on an unwind whose saved
+        registers include an unavailable one, and fs_base is unavailable on
+        a sleeping task)."""
+        try:
+            value = pending.read_register(name)
+            if value.is_optimized_out:
+                return None
+            int(value)
+            return value
+        except (gdb.error, ValueError):
+            return None
 
     @staticmethod
     def _read_reg(pending, name):
@@ -133,7 +207,7 @@ class OrcUnwinder(Unwinder):
             value = pending.read_register(name)
             if value.is_optimized_out:
                 return None
-            return int(value.cast(gdb.lookup_type("unsigned long"))) & target.ULONG_MASK
+            return int(value) & target.ULONG_MASK
         except (gdb.error, ValueError):
             return None
 
@@ -147,8 +221,10 @@ class OrcUnwinder(Unwinder):
         if level == 0:
             if self._frame0_is_exact():
                 return True
-            return pc in (target.symbol_address("ret_from_fork"),
-                          target.symbol_address("ret_from_fork_asm"))
+            if self._fork_pcs is None:
+                self._fork_pcs = (target.symbol_address("ret_from_fork"),
+                                  target.symbol_address("ret_from_fork_asm"))
+            return pc in self._fork_pcs
         return (pc, sp) in self.exact_pcs
 
     # -- the unwinder -------------------------------------------------------
@@ -179,35 +255,37 @@ class OrcUnwinder(Unwinder):
 
     def _unwind(self, pending, level, pc, sp):
         exact = self._is_exact(level, pc, sp)
-        entry, _where = orc.TABLES.find(pc if exact else pc - 1)
+        entry = orc.TABLES.find(pc if exact else pc - 1)[0]
         if entry is None:
             return None
-        bp = self._read_reg(pending, "rbp")
+        kind = entry.kind
         shift = self.shifts.get((pc, sp), 0)
-        frame_id = FrameId(sp, entry.ip, shift)
-
-        if entry.kind == orc.END:
-            return self._outermost(pending, frame_id, pc, sp, sp)
-        if entry.kind == orc.UNDEFINED or entry.sp_reg == orc.REG_UNDEFINED:
+        if kind == orc.END:
+            return self._outermost(pending, FrameId(sp, entry.ip, shift), pc, sp, sp)
+        sp_reg = entry.sp_reg
+        if kind == orc.UNDEFINED or sp_reg == orc.REG_UNDEFINED:
             # objtool left this range undescribed (e.g. the tail of
             # __crash_kexec after crash_setup_regs): gdb's DWARF CFI unwinds it.
             return None
+        bp_value = self._register(pending, "rbp")
+        bp = None if bp_value is None else int(bp_value) & target.ULONG_MASK
+        stack = self.stack
 
         # The caller's stack pointer (or, for REGS frames, the pt_regs base).
-        if entry.sp_reg == orc.REG_SP:
+        if sp_reg == orc.REG_SP:
             cfa = sp + entry.sp_offset
-        elif entry.sp_reg == orc.REG_BP:
+        elif sp_reg == orc.REG_BP:
             if bp is None:
                 return None
             cfa = bp + entry.sp_offset
-        elif entry.sp_reg == orc.REG_SP_INDIRECT:
-            cfa = target.read_u64(sp) + entry.sp_offset
-        elif entry.sp_reg == orc.REG_BP_INDIRECT:
+        elif sp_reg == orc.REG_SP_INDIRECT:
+            cfa = stack.read_u64(sp) + entry.sp_offset
+        elif sp_reg == orc.REG_BP_INDIRECT:
             if bp is None:
                 return None
-            cfa = target.read_u64(bp + entry.sp_offset)
-        elif entry.sp_reg in ORC_SOURCE_REGS:
-            cfa = self._read_reg(pending, ORC_SOURCE_REGS[entry.sp_reg])
+            cfa = stack.read_u64(bp + entry.sp_offset)
+        elif sp_reg in ORC_SOURCE_REGS:
+            cfa = self._read_reg(pending, ORC_SOURCE_REGS[sp_reg])
             if cfa is None:
                 return None
         else:
@@ -215,10 +293,12 @@ class OrcUnwinder(Unwinder):
         cfa &= target.ULONG_MASK
         frame_id = FrameId(cfa, entry.ip, shift)
 
+        # Registers of the caller: ints, or gdb.Values of this frame's
+        # registers that the caller shares.
         caller = {}
         crossing = None
-        if entry.kind == orc.CALL:
-            caller["rip"] = target.read_u64(cfa - 8)
+        if kind == orc.CALL:
+            caller["rip"] = stack.read_u64(cfa - 8)
             caller["rsp"] = cfa
         else:
             crossing = self._read_pt_regs(pending, entry, cfa, pc, sp)
@@ -229,40 +309,44 @@ class OrcUnwinder(Unwinder):
                 return self._outermost(pending, frame_id, pc, sp, cfa)
 
         # The caller's frame pointer.
-        if entry.bp_reg == orc.REG_PREV_SP:
-            caller["rbp"] = target.read_u64(cfa + entry.bp_offset)
-        elif entry.bp_reg == orc.REG_BP:
+        bp_reg = entry.bp_reg
+        if bp_reg == orc.REG_PREV_SP:
+            caller["rbp"] = stack.read_u64(cfa + entry.bp_offset)
+        elif bp_reg == orc.REG_BP:
             if bp is None:
                 return None
-            caller["rbp"] = target.read_u64(bp + entry.bp_offset)
-        elif "rbp" not in caller and bp is not None:
-            caller["rbp"] = bp
+            caller["rbp"] = stack.read_u64(bp + entry.bp_offset)
+        elif "rbp" not in caller and bp_value is not None:
+            caller["rbp"] = bp_value
 
         if crossing is not None and crossing.partial:
             # Only the iret frame was pushed: the other registers still hold
             # the trapped context's values.
             for _member, name in PT_REGS_GPRS:
                 if name not in caller:
-                    value = self._read_reg(pending, name)
+                    value = self._register(pending, name)
                     if value is not None:
                         caller[name] = value
 
         for name in INVARIANT_REGS:
-            value = self._read_reg(pending, name)
+            value = self._register(pending, name)
             if value is not None:
                 caller[name] = value
 
-        caller_key = (caller["rip"], caller["rsp"])
+        caller_rsp = caller["rsp"]
+        caller_key = (caller["rip"], caller_rsp)
         if crossing is not None:
             self.exact_pcs.add(caller_key)
-        if caller["rsp"] < cfa:
+        if caller_rsp < cfa:
             # The caller's id (at or above its rsp) must end up above ours.
-            shift = (cfa + shift - caller["rsp"] + 1) & target.ULONG_MASK
+            shift = (cfa + shift - caller_rsp + 1) & target.ULONG_MASK
         self.shifts[caller_key] = shift
 
         info = pending.create_unwind_info(frame_id)
-        for name, number in caller.items():
-            info.add_saved_register(name, self._value(pending, name, number))
+        for name, value in caller.items():
+            if type(value) is int:
+                value = self._value(pending, name, value)
+            info.add_saved_register(name, value)
         return info
 
     def _outermost(self, pending, frame_id, pc, sp, caller_sp):
@@ -281,7 +365,7 @@ class OrcUnwinder(Unwinder):
             base, partial = cfa, False
         else:
             base, partial = cfa - layout.offset["ip"], True
-        data = target.read(base, layout.size)
+        data = self.stack.read(base, layout.size)
         values = {}
         members = PT_REGS_IRET if partial else PT_REGS_GPRS + PT_REGS_IRET
         for member, name in members:
@@ -314,9 +398,89 @@ class _Enabled(gdb.Parameter):
         return ""
 
 
+class FrameLines(FrameDecorator):
+    """What gdb's own FrameDecorator answers for a plain gdb.Frame, with the
+    frame's symtab-and-line looked up once instead of in every method.
+
+    With any frame filter registered, `bt` prints every frame through these
+    Python methods; FrameDecorator asks gdb for the frame's sal four times
+    per frame and checks the wrapped object's attributes on every call."""
+
+    def __init__(self, frame):
+        super().__init__(frame)
+        self._frame = frame
+        self._sal = None
+
+    def _symtab_and_line(self):
+        if self._sal is None:
+            self._sal = self._frame.find_sal()
+        return self._sal
+
+    def _limited(self):
+        """FrameDecorator._is_limited_frame: no source, or a dummy or
+        signal frame."""
+        symtab = self._symtab_and_line().symtab
+        if not symtab or not symtab.filename:
+            return True
+        return self._frame.type() in (gdb.DUMMY_FRAME, gdb.SIGTRAMP_FRAME)
+
+    def elided(self):
+        return None
+
+    def function(self):
+        frame = self._frame
+        frame_type = frame.type()
+        if frame_type == gdb.DUMMY_FRAME:
+            return "<function called from gdb>"
+        if frame_type == gdb.SIGTRAMP_FRAME:
+            return "<signal handler called>"
+        func = frame.function()
+        if func is None:
+            return frame.pc()
+        return str(func)
+
+    def address(self):
+        return self._frame.pc()
+
+    def filename(self):
+        symtab = self._symtab_and_line().symtab
+        if not symtab or not symtab.filename:
+            return gdb.solib_name(self._frame.pc())
+        return symtab.filename
+
+    def frame_args(self):
+        if self._limited():
+            return None
+        try:
+            block = self._frame.block()
+        except RuntimeError:
+            block = None
+        while block is not None and block.function is None:
+            block = block.superblock
+        if block is None:
+            return []
+        return [SymValueWrapper(sym, None) for sym in block if sym.is_argument]
+
+    def frame_locals(self):
+        if self._limited():
+            return None
+        return FrameVars(self._frame).fetch_frame_locals()
+
+    def line(self):
+        if self._limited():
+            return None
+        sal = self._symtab_and_line()
+        return sal.line if sal else None
+
+    def inferior_frame(self):
+        return self._frame
+
+
 class HideEndMarker:
     """Frame filter: drops the pc-0 frame the unwinder puts after the
-    outermost kernel frame, so `bt` ends at e.g. entry_SYSCALL_64."""
+    outermost kernel frame, so `bt` ends at e.g. entry_SYSCALL_64.  Frames
+    no other filter decorated are handed on as FrameLines (same text,
+    printed faster)."""
 
     def __init__(self):
         self.name = "vmcore-orc-end"
@@ -335,6 +499,8 @@ class HideEndMarker:
             if previous is not None and frame.pc() == 0 and _frame_key(previous) in UNWINDER.terminal:
                 return
             previous = frame
+            if type(decorator) is FrameDecorator and getattr(decorator, "_base", None) is frame:
+                decorator = FrameLines(frame)
             yield decorator
 
 
