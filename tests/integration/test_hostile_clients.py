@@ -141,8 +141,9 @@ def test_vanishing_and_storming_clients_do_not_disturb_others(samples):
 
 
 def gdb_soak_loop(target, vmlinux, deadline, results):
+    # $rsp is a void *, on which gdb refuses `&`: the cast makes the 4 KiB read happen.
     commands = gdbtest.kaslr_setup(vmlinux) + ["thread apply all bt 3", "thread 1",
-                                              "x/512gx $rsp & ~0xfff", "info threads"]
+                                              "x/512gx (unsigned long)$rsp & ~0xfff", "info threads"]
     argv = gdbtest.gdb_command(target, commands, vmlinux=vmlinux)
     outputs = []
     while time.monotonic() < deadline:
@@ -181,6 +182,8 @@ def test_soak_clients_agree_and_rss_stays_flat(samples):
     # Thread lists, backtraces and memory must be identical across clients and over time.
     first = runs[0]
     assert "Thread 1" in first and "#0" in first, first[-3000:]
+    rows = re.findall(r"^0x[0-9a-f]+(?: <[^>]*>)?:\s+0x[0-9a-f]{16}\s+0x[0-9a-f]{16}$", first, re.M)
+    assert len(rows) == 256, f"the 4 KiB stack read printed {len(rows)} rows, not 256:\n{first[-3000:]}"
     for out in runs[1:]:
         assert out == first, "answers differ between sessions"
     assert rss_end <= rss_start * 1.5 + 32 * 1024, f"RSS grew from {rss_start} to {rss_end} KiB"
