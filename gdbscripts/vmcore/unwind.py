@@ -147,6 +147,13 @@ class OrcUnwinder(Unwinder):
         # any switch keep their plain stack address, as gdb's own unwinders
         # (used where ORC has no entry) give them.
         self.shifts = {}         # (pc, sp) of a frame -> its FrameId shift
+        # What this unwinder gave each caller of the thread being unwound,
+        # so that unwinding the caller in turn need not ask gdb for it:
+        # (pc, sp) of the caller -> (rbp as int or None, rbp as the
+        # gdb.Value saved or None, [(name, gdb.Value)] of INVARIANT_REGS).
+        # gdb unwinds one thread at a time, from frame 0 (switching threads
+        # drops its frames), so this is emptied at every frame 0.
+        self.carried = {}
         self.stack = StackBytes()
         self._pt_regs = None
         self._fork_pcs = None
@@ -161,6 +168,7 @@ class OrcUnwinder(Unwinder):
         self.exact_pcs.clear()
         self.terminal.clear()
         self.shifts.clear()
+        self.carried.clear()
         self.stack.clear()
         self._pt_regs = None
         self._fork_pcs = None
@@ -240,6 +248,9 @@ class OrcUnwinder(Unwinder):
             level = pending.level()
         except AttributeError:
             level = 1
+            self.carried.clear()     # no frame 0 to start each thread at
+        if not level:
+            self.carried.clear()
         if pc < orc.KERNEL_SPACE:
             if level == 0 and pc != 0:
                 # A CPU caught in user space: gdb has no symbols or CFI for
@@ -267,8 +278,13 @@ class OrcUnwinder(Unwinder):
             # objtool left this range undescribed (e.g. the tail of
             # __crash_kexec after crash_setup_regs): gdb's DWARF CFI unwinds it.
             return None
-        bp_value = self._register(pending, "rbp")
-        bp = None if bp_value is None else int(bp_value) & target.ULONG_MASK
+        carried = self.carried.get((pc, sp)) if level else None
+        if carried is None:
+            bp_value = self._register(pending, "rbp")
+            bp = None if bp_value is None else int(bp_value) & target.ULONG_MASK
+            invariants = None
+        else:
+            bp, bp_value, invariants = carried
         stack = self.stack
 
         # The caller's stack pointer (or, for REGS frames, the pt_regs base).
@@ -328,10 +344,13 @@ class OrcUnwinder(Unwinder):
                     if value is not None:
                         caller[name] = value
 
-        for name in INVARIANT_REGS:
-            value = self._register(pending, name)
-            if value is not None:
-                caller[name] = value
+        if invariants is None:
+            invariants = []
+            for name in INVARIANT_REGS:
+                value = self._register(pending, name)
+                if value is not None:
+                    invariants.append((name, value))
+        caller.update(invariants)
 
         caller_rsp = caller["rsp"]
         caller_key = (caller["rip"], caller_rsp)
@@ -346,7 +365,12 @@ class OrcUnwinder(Unwinder):
         for name, value in caller.items():
             if type(value) is int:
                 value = self._value(pending, name, value)
+                caller[name] = value
             info.add_saved_register(name, value)
+        caller_bp = caller.get("rbp")
+        self.carried[caller_key] = (
+            None if caller_bp is None else int(caller_bp) & target.ULONG_MASK,
+            caller_bp, invariants)
         return info
 
     def _outermost(self, pending, frame_id, pc, sp, caller_sp):
@@ -400,7 +424,8 @@ class _Enabled(gdb.Parameter):
 
 class FrameLines(FrameDecorator):
     """What gdb's own FrameDecorator answers for a plain gdb.Frame, with the
-    frame's symtab-and-line looked up once instead of in every method.
+    frame's type and symtab-and-line asked of gdb once instead of in every
+    method.
 
     With any frame filter registered, `bt` prints every frame through these
     Python methods; FrameDecorator asks gdb for the frame's sal four times
@@ -409,7 +434,14 @@ class FrameLines(FrameDecorator):
     def __init__(self, frame):
         super().__init__(frame)
         self._frame = frame
+        self._frame_type = None
         self._sal = None
+        self._is_limited = None
+
+    def _type(self):
+        if self._frame_type is None:
+            self._frame_type = self._frame.type()
+        return self._frame_type
 
     def _symtab_and_line(self):
         if self._sal is None:
@@ -419,24 +451,24 @@ class FrameLines(FrameDecorator):
     def _limited(self):
         """FrameDecorator._is_limited_frame: no source, or a dummy or
         signal frame."""
-        symtab = self._symtab_and_line().symtab
-        if not symtab or not symtab.filename:
-            return True
-        return self._frame.type() in (gdb.DUMMY_FRAME, gdb.SIGTRAMP_FRAME)
+        if self._is_limited is None:
+            symtab = self._symtab_and_line().symtab
+            self._is_limited = (not symtab or not symtab.filename
+                                or self._type() in (gdb.DUMMY_FRAME, gdb.SIGTRAMP_FRAME))
+        return self._is_limited
 
     def elided(self):
         return None
 
     def function(self):
-        frame = self._frame
-        frame_type = frame.type()
+        frame_type = self._type()
         if frame_type == gdb.DUMMY_FRAME:
             return "<function called from gdb>"
         if frame_type == gdb.SIGTRAMP_FRAME:
             return "<signal handler called>"
-        func = frame.function()
+        func = self._frame.function()
         if func is None:
-            return frame.pc()
+            return self._frame.pc()
         return str(func)
 
     def address(self):
