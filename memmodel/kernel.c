@@ -113,9 +113,10 @@ struct vm_error *kernel_read_phys_cb(void *arg, uint64_t pa, void *buf, size_t l
  */
 static struct vm_error *translate(struct kernel *k, uint64_t root, uint64_t va, uint64_t *pa, uint64_t *span)
 {
-	for (unsigned i = 0; i < KERNEL_TLB_SIZE; i++) {
+	for (unsigned n = 0, i = k->tlb_last; n < KERNEL_TLB_SIZE; n++, i = (i + 1) % KERNEL_TLB_SIZE) {
 		struct tlb_entry *e = &k->tlb[i];
 		if (e->size && e->root == root && va - e->vbase < e->size) {
+			k->tlb_last = i;
 			*pa = e->pbase + (va - e->vbase);
 			*span = e->size - (va - e->vbase);
 			return NULL;
@@ -125,6 +126,7 @@ static struct vm_error *translate(struct kernel *k, uint64_t root, uint64_t va, 
 	struct vm_error *err = x86_walk(&k->paging, root, va, kernel_read_phys_cb, k, pa, &size, NULL);
 	if (err)
 		return err;
+	k->tlb_last = k->tlb_next % KERNEL_TLB_SIZE;
 	struct tlb_entry *e = &k->tlb[k->tlb_next++ % KERNEL_TLB_SIZE];
 	e->root = root;
 	e->vbase = va & ~(size - 1);

@@ -32,6 +32,7 @@ struct kernel {
 
 	struct tlb_entry tlb[KERNEL_TLB_SIZE];
 	unsigned tlb_next;
+	unsigned tlb_last;         /* the entry that answered last: reads come in runs on one mapping */
 
 	bool have_task_offsets;
 	struct task_offsets off;

@@ -357,45 +357,8 @@ static bool unit_of_address(struct vmlinux *v, uint64_t addr, Dwarf_Off *unit)
 	return false;
 }
 
-/* The hinted unit for `name` (symbol_hints), scanned alone. */
-static bool scan_symbol_unit(struct vmlinux *v, const char *name, Dwarf_Die *found)
+static struct vm_error *remember_type(struct vmlinux *v, const char *name, Dwarf_Off die)
 {
-	for (size_t i = 0; i < sizeof(symbol_hints) / sizeof(symbol_hints[0]); i++) {
-		uint64_t addr;
-		Dwarf_Off unit, next;
-		size_t hsize;
-		Dwarf_Die cu;
-		struct vm_error *err;
-		if (strcmp(symbol_hints[i].type, name) != 0)
-			continue;
-		if ((err = vmlinux_symbol(v, symbol_hints[i].symbol, &addr))) {
-			vm_error_destroy(err);
-			return false;
-		}
-		return unit_of_address(v, addr, &unit) &&
-		       dwarf_nextcu(v->dwarf, unit, &next, &hsize, NULL, NULL, NULL) == 0 &&
-		       dwarf_offdie(v->dwarf, unit + hsize, &cu) && scan_unit(&cu, name, found);
-	}
-	return false;
-}
-
-static struct vm_error *find_type(struct vmlinux *v, const char *name, Dwarf_Die *die)
-{
-	if (!v->dwarf)
-		return vm_error_create(VM_ERR_NOT_FOUND, 0, "%s: no DWARF debug info (need struct %s)", v->path, name);
-	for (size_t i = 0; i < v->ntypes; i++) {
-		if (strcmp(v->types[i].name, name) == 0) {
-			if (!dwarf_offdie(v->dwarf, v->types[i].die, die))
-				break;
-			return NULL;
-		}
-	}
-	bool found = scan_symbol_unit(v, name, die);
-	for (size_t i = 0; i < sizeof(type_hints) / sizeof(type_hints[0]) && !found; i++)
-		if (strcmp(type_hints[i].type, name) == 0)
-			found = scan_for_type(v, name, type_hints[i].unit_suffix, die);
-	if (!found && !scan_for_type(v, name, NULL, die))
-		return vm_error_create(VM_ERR_NOT_FOUND, 0, "%s: no definition of struct %s in DWARF", v->path, name);
 	struct vm_error *err = grow_array(&v->types, &v->types_cap, v->ntypes + 1, sizeof(*v->types));
 	if (err)
 		return err;
@@ -403,9 +366,87 @@ static struct vm_error *find_type(struct vmlinux *v, const char *name, Dwarf_Die
 	if (!copy)
 		return &vm_error_nomem;
 	v->types[v->ntypes].name = copy;
-	v->types[v->ntypes].die = dwarf_dieoffset(die);
+	v->types[v->ntypes].die = die;
 	v->ntypes++;
 	return NULL;
+}
+
+static bool cached_type(struct vmlinux *v, const char *name, Dwarf_Die *die)
+{
+	for (size_t i = 0; i < v->ntypes; i++)
+		if (strcmp(v->types[i].name, name) == 0)
+			return dwarf_offdie(v->dwarf, v->types[i].die, die) != NULL;
+	return false;
+}
+
+/*
+ * The unit symbol_hints gives for `name`, scanned once for every type hinted to the same symbol:
+ * the first such lookup caches them all, and the unit is not walked again for the others.
+ */
+static struct vm_error *scan_symbol_unit(struct vmlinux *v, const char *name)
+{
+	enum { NHINTS = sizeof(symbol_hints) / sizeof(symbol_hints[0]) };
+	const char *symbol = NULL;
+	for (size_t i = 0; i < NHINTS && !symbol; i++)
+		if (strcmp(symbol_hints[i].type, name) == 0)
+			symbol = symbol_hints[i].symbol;
+	uint64_t addr;
+	Dwarf_Off unit, next;
+	size_t hsize;
+	Dwarf_Die cu, die;
+	struct vm_error *err;
+	if (!symbol)
+		return NULL;
+	if ((err = vmlinux_symbol(v, symbol, &addr))) {
+		vm_error_destroy(err);
+		return NULL;
+	}
+	if (!unit_of_address(v, addr, &unit) || dwarf_nextcu(v->dwarf, unit, &next, &hsize, NULL, NULL, NULL) != 0 ||
+	    !dwarf_offdie(v->dwarf, unit + hsize, &cu) || dwarf_child(&cu, &die) != 0)
+		return NULL;
+	bool wanted[NHINTS];
+	size_t left = 0;
+	for (size_t i = 0; i < NHINTS; i++) {
+		Dwarf_Die cached;
+		wanted[i] = strcmp(symbol_hints[i].symbol, symbol) == 0 && !cached_type(v, symbol_hints[i].type, &cached);
+		left += wanted[i];
+	}
+	do {
+		int tag = dwarf_tag(&die);
+		const char *n;
+		if ((tag != DW_TAG_structure_type && tag != DW_TAG_union_type) || !(n = dwarf_diename(&die)) ||
+		    dwarf_hasattr(&die, DW_AT_declaration))
+			continue;
+		for (size_t i = 0; i < NHINTS; i++) {
+			if (!wanted[i] || strcmp(symbol_hints[i].type, n) != 0)
+				continue;
+			wanted[i] = false;
+			left--;
+			if ((err = remember_type(v, n, dwarf_dieoffset(&die))))
+				return err;
+		}
+	} while (left && dwarf_siblingof(&die, &die) == 0);
+	return NULL;
+}
+
+static struct vm_error *find_type(struct vmlinux *v, const char *name, Dwarf_Die *die)
+{
+	if (!v->dwarf)
+		return vm_error_create(VM_ERR_NOT_FOUND, 0, "%s: no DWARF debug info (need struct %s)", v->path, name);
+	if (cached_type(v, name, die))
+		return NULL;
+	struct vm_error *err = scan_symbol_unit(v, name);
+	if (err)
+		return err;
+	if (cached_type(v, name, die))
+		return NULL;
+	bool found = false;
+	for (size_t i = 0; i < sizeof(type_hints) / sizeof(type_hints[0]) && !found; i++)
+		if (strcmp(type_hints[i].type, name) == 0)
+			found = scan_for_type(v, name, type_hints[i].unit_suffix, die);
+	if (!found && !scan_for_type(v, name, NULL, die))
+		return vm_error_create(VM_ERR_NOT_FOUND, 0, "%s: no definition of struct %s in DWARF", v->path, name);
+	return remember_type(v, name, dwarf_dieoffset(die));
 }
 
 /* Follow typedefs and qualifiers to the underlying type. */
