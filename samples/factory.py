@@ -114,9 +114,12 @@ def run_cmd(args, **kw):
 
 
 def sha_files(paths, extra=""):
+    """Hash of the files' names and contents. Names inside samples/ count relative to it, others
+    (the kernel, the binary) by base name, so a checkout elsewhere reuses the same cache."""
     h = hashlib.sha256(extra.encode())
     for p in sorted(paths):
-        h.update(os.path.relpath(p, HERE).encode() + b"\0")
+        inside = os.path.abspath(p).startswith(HERE + os.sep)
+        h.update((os.path.relpath(p, HERE) if inside else os.path.basename(p)).encode() + b"\0")
         with open(p, "rb") as f:
             h.update(f.read())
     return h.hexdigest()
@@ -574,11 +577,15 @@ def convert_variants(spec, sdir, exe):
         os.unlink(stamp)
     for name, comp in CONVERT_VARIANTS:
         out = os.path.join(rundir, name + ".dump")
-        r = subprocess.run([exe, "convert", f"--compress={comp}", src, out],
+        # Written aside and renamed: a reader of the old copy never sees a half-written file.
+        r = subprocess.run([exe, "convert", f"--compress={comp}", src, out + ".tmp"],
                            capture_output=True, text=True)
         if r.returncode != 0:
             log(f"{spec['run']}: convert --compress={comp} failed: {r.stderr.strip()}")
+            if os.path.exists(out + ".tmp"):
+                os.unlink(out + ".tmp")
             return False
+        os.replace(out + ".tmp", out)
     write_stamp(stamp, key)
     return True
 
