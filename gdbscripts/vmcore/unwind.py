@@ -65,7 +65,7 @@ class StackBytes:
     never crosses a page: where a block cannot be read, the exact range is
     read instead and its error is the one raised."""
 
-    BLOCK = 512
+    BLOCK = 256
     MAX_BLOCKS = 8192
 
     def __init__(self):
@@ -147,21 +147,23 @@ class OrcUnwinder(Unwinder):
         # any switch keep their plain stack address, as gdb's own unwinders
         # (used where ORC has no entry) give them.
         self.shifts = {}         # (pc, sp) of a frame -> its FrameId shift
-        # What this unwinder gave each caller of the thread being unwound,
+        # What this unwinder gave each caller in the thread being unwound,
         # so that unwinding the caller in turn need not ask gdb for it:
         # (pc, sp) of the caller -> (rbp as int or None, rbp as the
         # gdb.Value saved or None, [(name, gdb.Value)] of INVARIANT_REGS).
-        # gdb unwinds one thread at a time, from frame 0 (switching threads
-        # drops its frames), so this is emptied at every frame 0.
+        # Emptied when another thread is unwound (a CPU thread and the task
+        # running on it share a stack) and when registers or memory change.
         self.carried = {}
+        self._carried_thread = None
         self.stack = StackBytes()
         self._pt_regs = None
         self._fork_pcs = None
         self._reg_types = {}
         gdb.events.stop.connect(self.forget)
         gdb.events.new_objfile.connect(self.forget)
-        if hasattr(gdb.events, "memory_changed"):
-            gdb.events.memory_changed.connect(self.forget_memory)
+        for event in ("memory_changed", "register_changed"):
+            if hasattr(gdb.events, event):
+                getattr(gdb.events, event).connect(self.forget_values)
 
     def forget(self, _event=None):
         self.crossings.clear()
@@ -173,8 +175,9 @@ class OrcUnwinder(Unwinder):
         self._pt_regs = None
         self._fork_pcs = None
 
-    def forget_memory(self, _event=None):
+    def forget_values(self, _event=None):
         self.stack.clear()
+        self.carried.clear()
 
     # -- helpers ------------------------------------------------------------
 
@@ -248,9 +251,10 @@ class OrcUnwinder(Unwinder):
             level = pending.level()
         except AttributeError:
             level = 1
-            self.carried.clear()     # no frame 0 to start each thread at
-        if not level:
+        thread = gdb.selected_thread()
+        if thread is not self._carried_thread:
             self.carried.clear()
+            self._carried_thread = thread
         if pc < orc.KERNEL_SPACE:
             if level == 0 and pc != 0:
                 # A CPU caught in user space: gdb has no symbols or CFI for
@@ -429,14 +433,25 @@ class FrameLines(FrameDecorator):
 
     With any frame filter registered, `bt` prints every frame through these
     Python methods; FrameDecorator asks gdb for the frame's sal four times
-    per frame and checks the wrapped object's attributes on every call."""
+    per frame and checks the wrapped object's attributes on every call.
+    The arguments of a non-inline frame depend only on its function, so
+    they are looked up once per (pc, function, source file) in args_memo
+    (which the owner empties when symbols change)."""
 
-    def __init__(self, frame):
+    def __init__(self, frame, pc, args_memo):
         super().__init__(frame)
         self._frame = frame
+        self._pc = pc
+        self._args_memo = args_memo
         self._frame_type = None
+        self._func = False       # not asked yet (gdb may answer None)
         self._sal = None
         self._is_limited = None
+
+    def _function(self):
+        if self._func is False:
+            self._func = self._frame.function()
+        return self._func
 
     def _type(self):
         if self._frame_type is None:
@@ -466,23 +481,34 @@ class FrameLines(FrameDecorator):
             return "<function called from gdb>"
         if frame_type == gdb.SIGTRAMP_FRAME:
             return "<signal handler called>"
-        func = self._frame.function()
+        func = self._function()
         if func is None:
-            return self._frame.pc()
+            return self._pc
         return str(func)
 
     def address(self):
-        return self._frame.pc()
+        return self._pc
 
     def filename(self):
         symtab = self._symtab_and_line().symtab
         if not symtab or not symtab.filename:
-            return gdb.solib_name(self._frame.pc())
+            return gdb.solib_name(self._pc)
         return symtab.filename
 
     def frame_args(self):
         if self._limited():
             return None
+        if self._type() != gdb.NORMAL_FRAME:
+            return self._arguments()
+        key = (self._pc, str(self._function()), self._symtab_and_line().symtab.filename)
+        args = self._args_memo.get(key)
+        if args is None:
+            args = self._arguments()
+            self._args_memo[key] = args
+        return args
+
+    def _arguments(self):
+        """FrameVars.fetch_frame_args: the arguments of the frame's function."""
         try:
             block = self._frame.block()
         except RuntimeError:
@@ -518,21 +544,29 @@ class HideEndMarker:
         self.name = "vmcore-orc-end"
         self.priority = 100
         self.enabled = True
+        self.args_memo = {}
         gdb.frame_filters[self.name] = self
+        for event in ("new_objfile", "clear_objfiles", "free_objfile"):
+            if hasattr(gdb.events, event):
+                getattr(gdb.events, event).connect(self.forget)
+
+    def forget(self, _event=None):
+        self.args_memo.clear()
 
     def filter(self, frames):
-        return self._filter(frames)
+        return self._filter(frames, self.args_memo)
 
     @staticmethod
-    def _filter(frames):
+    def _filter(frames, args_memo):
         previous = None
         for decorator in frames:
             frame = decorator.inferior_frame()
-            if previous is not None and frame.pc() == 0 and _frame_key(previous) in UNWINDER.terminal:
+            pc = frame.pc()
+            if previous is not None and pc == 0 and _frame_key(previous) in UNWINDER.terminal:
                 return
             previous = frame
             if type(decorator) is FrameDecorator and getattr(decorator, "_base", None) is frame:
-                decorator = FrameLines(frame)
+                decorator = FrameLines(frame, pc, args_memo)
             yield decorator
 
 
