@@ -767,7 +767,10 @@ N limits the number of frames; -a does every CPU thread."""
             return
         selected = gdb.selected_thread()
         try:
-            for thread in gdb.selected_inferior().threads()[::-1]:
+            # Highest number first, like `thread apply all`; gdb 13 returns
+            # threads() in no stable order.
+            for thread in sorted(gdb.selected_inferior().threads(), key=lambda t: t.num,
+                                 reverse=True):
                 if not target.is_cpu_thread(thread):
                     continue
                 thread.switch()
