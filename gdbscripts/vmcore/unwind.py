@@ -517,7 +517,18 @@ class FrameLines(FrameDecorator):
             block = block.superblock
         if block is None:
             return []
-        return [SymValueWrapper(sym, None) for sym in block if sym.is_argument]
+        args = []
+        for sym in block:
+            if not sym.is_argument:
+                continue
+            if sym.addr_class in _MI_PRINTED_ARG_CLASSES:
+                args.append(SymValueWrapper(sym, None))
+                continue
+            try:
+                args.append(NamedArg(sym.print_name, self._frame.read_var(sym, block)))
+            except (gdb.error, ValueError, RuntimeError):
+                args.append(SymValueWrapper(sym, None))
+        return args
 
     def frame_locals(self):
         if self._limited():
@@ -532,6 +543,29 @@ class FrameLines(FrameDecorator):
 
     def inferior_frame(self):
         return self._frame
+
+
+# gdb 13's MI argument lister (enumerate_args) loops forever on an argument symbol whose class
+# MI does not print, such as an inlined function's parameter that was optimized out or made
+# constant: `-stack-list-arguments` with frame filters on never returns. Such arguments go to
+# gdb by name with their value (<optimized out>, or the constant), printed as before.
+_MI_PRINTED_ARG_CLASSES = frozenset((
+    gdb.SYMBOL_LOC_ARG, gdb.SYMBOL_LOC_REF_ARG, gdb.SYMBOL_LOC_REGPARM_ADDR, gdb.SYMBOL_LOC_LOCAL,
+    gdb.SYMBOL_LOC_STATIC, gdb.SYMBOL_LOC_REGISTER, gdb.SYMBOL_LOC_COMPUTED))
+
+
+class NamedArg:
+    """A frame argument given to gdb as a name and a value, not a symbol."""
+
+    def __init__(self, name, value):
+        self._name = name
+        self._value = value
+
+    def symbol(self):
+        return self._name
+
+    def value(self):
+        return self._value
 
 
 class HideEndMarker:

@@ -216,3 +216,32 @@ def test_bug_reaches_the_crash_site(samples, scenario, entry):
     # Plain bt crosses the same exception frame, down to the same syscall entry.
     assert symbol in frame_functions(out["bt"]), out["bt"]
     assert frame_functions(out["bt"])[-1] == "entry_SYSCALL_64", out["bt"]
+
+
+def test_mi_lists_arguments_through_the_frame_filter(samples):
+    """An IDE that turns on frame filters and asks for every frame's arguments gets an answer:
+    gdb 13's MI lister loops forever on an inlined function's optimized-out parameter unless our
+    filter hands such arguments over by name (the sysrq path has pde_write inlined)."""
+    from gdbscripts_common import SOURCE, pick
+    from gdbtest import GDB_INDEX_ARGS, stdio_target
+
+    dump = pick(samples, "sysrq")
+    cmds = ["-enable-frame-filters", "-stack-list-frames", "-stack-list-arguments 1",
+            '-interpreter-exec console "bt"', "-gdb-exit"]
+    p = subprocess.run(["gdb", "--interpreter=mi3", "-nx", "-q"] + GDB_INDEX_ARGS +
+                       [samples.vmlinux, "-ex", "target remote " + stdio_target(dump["files"], "--tasks=none"),
+                        "-ex", SOURCE],
+                       input="\n".join(cmds) + "\n", stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, timeout=120)
+    out = p.stdout
+    assert p.returncode == 0 and "internal-error" not in out, out[-3000:]
+    frames = re.search(r"^\^done,stack=\[(.*)\]$", out, re.M)
+    args = re.search(r"^\^done,stack-args=\[(.*)\]$", out, re.M)
+    assert frames and args, out[-3000:]
+    levels = re.findall(r'frame=\{level="(\d+)"', frames.group(1))
+    assert levels and re.findall(r'frame=\{level="(\d+)"', args.group(1)) == levels
+    cli = [m.group(2) for m in re.finditer(r'^~"#(\d+)\s+(.*)$', out, re.M)]
+    assert len(cli) == len(levels), out[-3000:]
+    # Every argument the CLI prints as optimized out is listed, with that value, by MI too.
+    for m in re.finditer(r"(\w+)=<optimized out>", "\n".join(cli)):
+        assert '{name="%s",value="<optimized out>"}' % m.group(1) in args.group(1)
