@@ -255,6 +255,9 @@ struct vm_error *kernel_task_regs(struct kernel *k, const struct kernel_task *t,
 		*out = k->cpus[t->running_on].regs;
 		return NULL;
 	}
+	/* An exited task gives its stack back on its last switch: thread.sp points into freed memory. */
+	if (!t->stack)
+		return vm_error_create(VM_ERR_NOT_FOUND, t->addr, "task %d has no kernel stack (it has exited)", t->pid);
 	uint64_t sp;
 	struct vm_error *err = kernel_read_u64(k, t->addr + o->thread_sp, &sp);
 	if (err)

@@ -568,6 +568,29 @@ class NamedArg:
         return self._value
 
 
+class UnavailableFrame(FrameDecorator):
+    """A frame whose pc is unavailable, printed as gdb's own `bt` prints
+    it; FrameDecorator would ask for the pc and raise."""
+
+    def function(self):
+        return "<unavailable>"
+
+    def address(self):
+        return None
+
+    def filename(self):
+        return None
+
+    def line(self):
+        return None
+
+    def frame_args(self):
+        return None
+
+    def frame_locals(self):
+        return None
+
+
 class HideEndMarker:
     """Frame filter: drops the pc-0 frame the unwinder puts after the
     outermost kernel frame, so `bt` ends at e.g. entry_SYSCALL_64.  Frames
@@ -595,7 +618,13 @@ class HideEndMarker:
         previous = None
         for decorator in frames:
             frame = decorator.inferior_frame()
-            pc = frame.pc()
+            try:
+                pc = frame.pc()
+            except gdb.error:
+                # No registers (a task that exited and gave back its stack): gdb
+                # cannot unwind past this frame either.
+                yield UnavailableFrame(frame)
+                return
             if previous is not None and pc == 0 and _frame_key(previous) in UNWINDER.terminal:
                 return
             previous = frame
