@@ -87,6 +87,20 @@ def test_task_regs_match_drgn(manifest, dump, tmp_path):
     assert checked >= 10
 
 
+@pytest.mark.parametrize("manifest,dump", dump_params(lambda d: d["scenario"] == "busy"))
+def test_exited_task_without_stack_has_no_registers(manifest, dump):
+    """An exited task gives its stack back at its last switch (task->stack = NULL): its
+    thread.sp points into freed memory, so it has no registers rather than stale ones."""
+    tasks = our_tasks(manifest, dump)
+    stackless = [o for o in tasks if o["stack"] == 0 and o["running_on"] < 0]
+    if not stackless:
+        pytest.skip("every task of this dump still has its stack")
+    for o in stackless:
+        assert o["state"] in "ZX", o["line"]
+        assert "regs error: task %d has no kernel stack (it has exited)" % o["pid"] in o["line"], o["line"]
+    assert any(o["regs"] for o in tasks if o["stack"])
+
+
 @pytest.mark.parametrize("manifest,dump", dump_params())
 def test_running_tasks_have_cpu_regs(manifest, dump):
     """A task current on a CPU at the crash takes that CPU's registers, gs_base = that CPU's per-CPU base."""
