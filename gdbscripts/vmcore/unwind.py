@@ -214,13 +214,8 @@ class OrcUnwinder(Unwinder):
     @staticmethod
     def _read_reg(pending, name):
         """A register of the pending frame as an int, or None if unknown."""
-        try:
-            value = pending.read_register(name)
-            if value.is_optimized_out:
-                return None
-            return int(value) & target.ULONG_MASK
-        except (gdb.error, ValueError):
-            return None
+        value = OrcUnwinder._register(pending, name)
+        return None if value is None else int(value) & target.ULONG_MASK
 
     @staticmethod
     def _frame0_is_exact():
